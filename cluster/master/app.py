@@ -1,0 +1,40 @@
+"""The master: a FastAPI application that accepts jobs and answers questions about them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from cluster import __version__
+from cluster.master import jobs, ops
+from cluster.master.errors import install_error_handlers
+from cluster.master.state import MasterState
+from cluster.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; Redis is connected when it starts serving."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = MasterState.open(settings)
+        await state.start()
+        app.state.master = state
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = FastAPI(
+        title="jobfleet",
+        version=__version__,
+        lifespan=lifespan,
+        description="Submit jobs; every accepted job runs to completion at least once.",
+    )
+    install_error_handlers(app)
+    app.include_router(jobs.router)
+    app.include_router(ops.router)
+    return app

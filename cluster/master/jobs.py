@@ -1,0 +1,162 @@
+"""The job endpoints: submit, batch submit, read, list, cancel, retry, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response
+
+from cluster.keys import STATUSES
+from cluster.master.body import check_idempotency_key, check_specs, parse_model, read_body
+from cluster.master.errors import ApiError
+from cluster.master.state import MasterState
+from cluster.models import JOB_ID_PATTERN, BatchSpec, JobRecord, JobSpec
+from cluster.queue import list_jobs
+from cluster.worker.logfile import read_job_logs
+
+router = APIRouter(tags=["jobs"])
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+
+
+def _state(request: Request) -> MasterState:
+    state: MasterState = request.app.state.master
+    return state
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(data), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def _schema(model: type[JobSpec] | type[BatchSpec]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")
+                }
+            },
+        }
+    }
+
+
+def _job_id(job_id: str) -> str:
+    if not _JOB_ID.match(job_id):
+        raise ApiError(404, "no such job: a job id is 32 lowercase hex characters")
+    return job_id
+
+
+async def _record(state: MasterState, job_id: str) -> JobRecord:
+    record = await state.queue.get(_job_id(job_id))
+    if record is None:
+        raise ApiError(404, f"no such job {job_id}")
+    return record
+
+
+@router.post("/jobs", status_code=202, response_model=JobRecord, openapi_extra=_schema(JobSpec))
+async def submit(
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    """Accept one job. With an ``Idempotency-Key``, a repeat returns the first job."""
+    state = _state(request)
+    key = check_idempotency_key(idempotency_key)
+    spec = parse_model(JobSpec, await read_body(request, state.settings.max_body_bytes))
+    check_specs([spec], state.settings, await state.task_types())
+    (result,) = await state.queue.submit(
+        [spec],
+        [key],
+        default_max_attempts=state.settings.default_max_attempts,
+        default_timeout_s=state.settings.default_timeout_s,
+    )
+    record = await state.queue.get(result.id)
+    if record is None:  # only if its TTL ran out between the two calls
+        raise ApiError(409, f"job {result.id} for this Idempotency-Key has expired")
+    headers = {"Location": f"/jobs/{result.id}"}
+    if not result.created:
+        headers["Idempotent-Replay"] = "true"
+    return _json(record.model_dump(mode="json"), 202, headers)
+
+
+@router.post("/jobs/batch", status_code=202, openapi_extra=_schema(BatchSpec))
+async def submit_batch(request: Request) -> Response:
+    """Accept many jobs in one request (all or none): returns their ids in order."""
+    state = _state(request)
+    batch = parse_model(BatchSpec, await read_body(request, state.settings.max_body_bytes))
+    if len(batch.jobs) > state.settings.max_batch:
+        raise ApiError(
+            413, f"batch of {len(batch.jobs)} jobs is over the {state.settings.max_batch}-job limit"
+        )
+    check_specs(batch.jobs, state.settings, await state.task_types())
+    results = await state.queue.submit(
+        batch.jobs,
+        default_max_attempts=state.settings.default_max_attempts,
+        default_timeout_s=state.settings.default_timeout_s,
+    )
+    return _json({"ids": [r.id for r in results]}, 202)
+
+
+@router.get("/jobs/{job_id}", response_model=JobRecord)
+async def get_job(request: Request, job_id: str) -> Response:
+    """One job with its attempt history."""
+    return _json((await _record(_state(request), job_id)).model_dump(mode="json"))
+
+
+@router.get("/jobs")
+async def get_jobs(
+    request: Request,
+    status: Annotated[str | None, Query(description=f"one of {', '.join(STATUSES)}")] = None,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[int | None, Query(ge=0, description="next_cursor of the last page")] = None,
+) -> Response:
+    """Jobs newest first, filtered by status and queue, a page at a time."""
+    if status is not None and status not in STATUSES:
+        raise ApiError(422, f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+    records, next_cursor = await list_jobs(_state(request).queue, status, limit, cursor)
+    jobs = [r.model_dump(mode="json") for r in records if queue is None or r.queue == queue]
+    return _json({"jobs": jobs, "next_cursor": next_cursor})
+
+
+@router.delete("/jobs/{job_id}", response_model=JobRecord)
+async def cancel_job(request: Request, job_id: str) -> Response:
+    """Cancel a job that has not started; 409 if it is running or finished."""
+    state = _state(request)
+    cancelled, status = await state.queue.cancel(_job_id(job_id))
+    if not status:
+        raise ApiError(404, f"no such job {job_id}")
+    if not cancelled:
+        raise ApiError(
+            409, f"job {job_id} is {status}; only queued or scheduled jobs can be cancelled"
+        )
+    return _json((await _record(state, job_id)).model_dump(mode="json"))
+
+
+@router.post("/jobs/{job_id}/retry", response_model=JobRecord, status_code=202)
+async def retry_job(request: Request, job_id: str) -> Response:
+    """Re-queue a failed (dead-lettered) or cancelled job with a fresh attempt budget."""
+    state = _state(request)
+    requeued, status = await state.queue.retry(_job_id(job_id))
+    if not status:
+        raise ApiError(404, f"no such job {job_id}")
+    if not requeued:
+        raise ApiError(
+            409, f"job {job_id} is {status}; only failed or cancelled jobs can be retried"
+        )
+    return _json((await _record(state, job_id)).model_dump(mode="json"), 202)
+
+
+@router.get("/jobs/{job_id}/logs")
+async def job_logs(request: Request, job_id: str) -> Response:
+    """The job's log records from the shared log volume, attempt by attempt."""
+    state = _state(request)
+    attempts = await asyncio.to_thread(read_job_logs, state.settings.log_dir, _job_id(job_id))
+    if not attempts and await state.queue.get(job_id) is None:
+        raise ApiError(404, f"no such job {job_id}")
+    return _json({"id": job_id, "attempts": attempts})

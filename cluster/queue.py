@@ -1,0 +1,398 @@
+"""The queue protocol: every Redis operation jobfleet performs, as named async functions.
+
+The master and the workers call these and nothing else touches Redis' job keys. Key names come
+from :mod:`cluster.keys` (which documents the layout and the job state machine); each transition
+is one Lua script from :mod:`cluster.scripts`. Time is read through ``clock`` (milliseconds),
+so tests can drive it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import orjson
+from redis.asyncio import Redis
+
+from cluster.keys import Keys
+from cluster.models import JobRecord, JobSpec
+from cluster.scripts import Scripts
+
+T = TypeVar("T")
+SIGNAL_CAP = 16
+MAINTAIN_LIMIT = 500
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_job_id() -> str:
+    return os.urandom(16).hex()
+
+
+@dataclass(frozen=True)
+class Submitted:
+    id: str
+    created: bool
+    status: str
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job in a worker's hands, with the attempt number that fences its completion."""
+
+    id: str
+    queue: str
+    attempt: int
+    type: str
+    payload: str
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended, as a worker reports it."""
+
+    job: ClaimedJob
+    outcome: str  # succeeded | failed | timeout
+    value: str  # result JSON when succeeded, else the error text
+    started_ms: int
+    finished_ms: int
+    retry_at_ms: int = 0
+
+    def attempt_tail(self, worker: str) -> str:
+        """The attempt record as JSON, without its opening brace (finish.lua adds the outcome)."""
+        record: dict[str, object] = {
+            "attempt": self.job.attempt,
+            "worker": worker,
+            "started_at": self.started_ms,
+            "finished_at": self.finished_ms,
+            "duration_s": round((self.finished_ms - self.started_ms) / 1000, 3),
+        }
+        if self.outcome != "succeeded":
+            record["error"] = self.value[:2000]
+        return orjson.dumps(record).decode()[1:]
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    promoted: int
+    reclaimed: int
+    failed: int
+    ids: list[str]
+
+
+class JobQueue:
+    """The protocol bound to one Redis connection pool."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "jf",
+        result_ttl_s: int = 7 * 86_400,
+        idempotency_ttl_s: int = 86_400,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self.scripts = Scripts.register(redis)
+        self.result_ttl_s = result_ttl_s
+        self.idempotency_ttl_s = idempotency_ttl_s
+        self.clock = clock
+
+    # --- submission ------------------------------------------------------------------------
+    async def submit(
+        self,
+        specs: Sequence[JobSpec],
+        idempotency_keys: Sequence[str | None] | None = None,
+        *,
+        default_max_attempts: int = 3,
+        default_timeout_s: float = 300.0,
+    ) -> list[Submitted]:
+        """Create jobs (one script call per queue). Results are in the order of ``specs``."""
+        idem = list(idempotency_keys or [None] * len(specs))
+        now = self.clock()
+        by_queue: dict[str, list[int]] = defaultdict(list)
+        for index, spec in enumerate(specs):
+            by_queue[spec.queue].append(index)
+        results: list[Submitted | None] = [None] * len(specs)
+        for queue, indexes in by_queue.items():
+            args, job_keys, idem_keys = self._submit_args(
+                specs, idem, indexes, now, default_max_attempts, default_timeout_s
+            )
+            q = self.keys.queue(queue)
+            keys = [
+                q.ready,
+                q.scheduled,
+                q.signal,
+                self.keys.seq,
+                self.keys.queues,
+                self.keys.index_all,
+                self.keys.index("queued"),
+                self.keys.index("scheduled"),
+                *job_keys,
+                *idem_keys,
+            ]
+            head = [now, queue, self.idempotency_ttl_s, len(indexes), SIGNAL_CAP]
+            raw = await self.scripts.submit(keys=keys, args=head + args)
+            for position, index in enumerate(indexes):
+                job_id, created, status = raw[position * 3 : position * 3 + 3]
+                results[index] = Submitted(str(job_id), bool(int(created)), str(status))
+        return [r for r in results if r is not None]
+
+    def _submit_args(
+        self,
+        specs: Sequence[JobSpec],
+        idem: Sequence[str | None],
+        indexes: list[int],
+        now: int,
+        default_max_attempts: int,
+        default_timeout_s: float,
+    ) -> tuple[list[object], list[str], list[str]]:
+        args: list[object] = []
+        job_keys: list[str] = []
+        idem_keys: list[str] = []
+        first_idem_slot = 9 + len(indexes)
+        for index in indexes:
+            spec, job_id = specs[index], new_job_id()
+            slot = 0
+            if idem[index] is not None:
+                slot = first_idem_slot + len(idem_keys)
+                idem_keys.append(self.keys.idempotency(str(idem[index])))
+            job_keys.append(self.keys.job(job_id))
+            args += [
+                job_id,
+                spec.type,
+                orjson.dumps(spec.payload),
+                spec.max_attempts or default_max_attempts,
+                int((spec.timeout_s or default_timeout_s) * 1000),
+                spec.priority,
+                now + int(spec.delay_s * 1000),
+                slot,
+            ]
+        return args, job_keys, idem_keys
+
+    # --- the worker's side -----------------------------------------------------------------
+    async def claim(
+        self, worker: str, queues: Sequence[str], count: int, lease_ms: int
+    ) -> list[ClaimedJob]:
+        """Take up to ``count`` ready jobs, trying the queues in order."""
+        claimed: list[ClaimedJob] = []
+        for queue in queues:
+            if len(claimed) >= count:
+                break
+            q = self.keys.queue(queue)
+            raw = await self.scripts.claim(
+                keys=[
+                    q.ready,
+                    q.leases,
+                    q.signal,
+                    self.keys.index("queued"),
+                    self.keys.index("running"),
+                ],
+                args=[
+                    self.clock(),
+                    worker,
+                    lease_ms,
+                    count - len(claimed),
+                    self.keys.job_prefix,
+                    SIGNAL_CAP,
+                ],
+            )
+            for i in range(0, len(raw), 5):
+                claimed.append(
+                    ClaimedJob(
+                        id=raw[i],
+                        queue=queue,
+                        attempt=int(raw[i + 1]),
+                        type=raw[i + 2],
+                        payload=raw[i + 3],
+                        timeout_s=int(raw[i + 4]) / 1000,
+                    )
+                )
+        return claimed
+
+    async def finish(self, worker: str, outcomes: Sequence[Outcome]) -> dict[str, str]:
+        """Record finished attempts; returns job id -> resulting state (``stale`` if fenced)."""
+        states: dict[str, str] = {}
+        for queue, group in _group(outcomes, lambda o: o.job.queue).items():
+            q = self.keys.queue(queue)
+            args: list[object] = [self.clock(), worker, self.result_ttl_s, len(group)]
+            for o in group:
+                args += [
+                    o.job.id,
+                    o.job.attempt,
+                    o.outcome,
+                    o.value,
+                    o.retry_at_ms,
+                    o.attempt_tail(worker),
+                ]
+            keys = [
+                q.leases,
+                q.scheduled,
+                q.dead,
+                self.keys.index("running"),
+                self.keys.index("succeeded"),
+                self.keys.index("scheduled"),
+                self.keys.index("failed"),
+                *(self.keys.job(o.job.id) for o in group),
+            ]
+            raw = await self.scripts.finish(keys=keys, args=args)
+            states.update(zip((o.job.id for o in group), map(str, raw), strict=True))
+        return states
+
+    async def renew(self, worker: str, jobs: Iterable[ClaimedJob], lease_ms: int) -> list[str]:
+        """Extend the leases on ``jobs``; returns the ids this worker no longer holds."""
+        lost: list[str] = []
+        for queue, group in _group(jobs, lambda j: j.queue).items():
+            args: list[object] = [self.clock(), worker, lease_ms]
+            for job in group:
+                args += [job.id, job.attempt]
+            keys = [self.keys.queue(queue).leases, *(self.keys.job(j.id) for j in group)]
+            lost += [str(x) for x in await self.scripts.renew(keys=keys, args=args)]
+        return lost
+
+    async def release(self, worker: str, jobs: Iterable[ClaimedJob]) -> list[str]:
+        """Hand jobs back unfinished (graceful drain); returns the ids handed back."""
+        back: list[str] = []
+        for queue, group in _group(jobs, lambda j: j.queue).items():
+            q = self.keys.queue(queue)
+            args: list[object] = [self.clock(), worker, SIGNAL_CAP]
+            for job in group:
+                args += [job.id, job.attempt]
+            keys = [
+                q.leases,
+                q.ready,
+                q.signal,
+                self.keys.index("running"),
+                self.keys.index("queued"),
+                *(self.keys.job(j.id) for j in group),
+            ]
+            back += [str(x) for x in await self.scripts.release(keys=keys, args=args)]
+        return back
+
+    async def maintain(self, queue: str, limit: int = MAINTAIN_LIMIT) -> Maintenance:
+        """Promote due scheduled jobs and reclaim lapsed leases of one queue."""
+        q = self.keys.queue(queue)
+        keys = [
+            q.ready,
+            q.scheduled,
+            q.leases,
+            q.dead,
+            q.signal,
+            *(self.keys.index(s) for s in ("queued", "scheduled", "running", "failed")),
+        ]
+        raw = await self.scripts.maintain(
+            keys=keys,
+            args=[self.clock(), limit, self.keys.job_prefix, self.result_ttl_s, SIGNAL_CAP],
+        )
+        return Maintenance(int(raw[0]), int(raw[1]), int(raw[2]), [str(x) for x in raw[3:]])
+
+    async def wait_for_work(self, redis: Redis, queues: Sequence[str], timeout_s: float) -> bool:
+        """Block (on ``redis``, a connection of its own) until a wake-up token or the timeout."""
+        signals = [self.keys.queue(q).signal for q in queues]
+        return await redis.blpop(signals, timeout=timeout_s) is not None
+
+    # --- operator actions ------------------------------------------------------------------
+    async def cancel(self, job_id: str) -> tuple[bool, str]:
+        """Cancel a job that has not started. Returns (cancelled, status now)."""
+        queue = await self.redis.hget(self.keys.job(job_id), "queue")
+        if queue is None:
+            return False, ""
+        q = self.keys.queue(queue)
+        ok, status = await self.scripts.cancel(
+            keys=[
+                self.keys.job(job_id),
+                q.ready,
+                q.scheduled,
+                self.keys.index("queued"),
+                self.keys.index("scheduled"),
+                self.keys.index("cancelled"),
+            ],
+            args=[job_id, self.clock(), self.result_ttl_s],
+        )
+        return bool(int(ok)), str(status)
+
+    async def retry(self, job_id: str) -> tuple[bool, str]:
+        """Re-queue a failed or cancelled job. Returns (re-queued, status now)."""
+        queue = await self.redis.hget(self.keys.job(job_id), "queue")
+        if queue is None:
+            return False, ""
+        q = self.keys.queue(queue)
+        ok, status = await self.scripts.retry(
+            keys=[
+                self.keys.job(job_id),
+                q.ready,
+                q.dead,
+                q.signal,
+                self.keys.index("failed"),
+                self.keys.index("cancelled"),
+                self.keys.index("queued"),
+                self.keys.seq,
+            ],
+            args=[job_id, SIGNAL_CAP],
+        )
+        return bool(int(ok)), str(status)
+
+    # --- reading ---------------------------------------------------------------------------
+    async def get(self, job_id: str) -> JobRecord | None:
+        fields = await self.redis.hgetall(self.keys.job(job_id))
+        return JobRecord.from_hash(fields) if fields else None
+
+    async def get_many(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(self.keys.job(job_id))
+            rows = await pipe.execute()
+        return [JobRecord.from_hash(r) if r else None for r in rows]
+
+
+def _group(items: Iterable[T], key: Callable[[T], str]) -> dict[str, list[T]]:
+    groups: dict[str, list[T]] = defaultdict(list)
+    for item in items:
+        groups[key(item)].append(item)
+    return groups
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    name: str
+    queued: int
+    running: int
+    scheduled: int
+    failed: int
+
+
+async def queue_stats(queue: JobQueue, names: Iterable[str]) -> list[QueueStats]:
+    """Depth, in flight, scheduled and dead-lettered counts per queue (one round trip)."""
+    names = sorted(set(names) | set(await queue.redis.smembers(queue.keys.queues)))
+    async with queue.redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            q = queue.keys.queue(name)
+            for key in (q.ready, q.leases, q.scheduled, q.dead):
+                pipe.zcard(key)
+        counts = await pipe.execute()
+    return [QueueStats(name, *counts[i * 4 : i * 4 + 4]) for i, name in enumerate(names)]
+
+
+async def list_jobs(
+    queue: JobQueue, status: str | None, limit: int, cursor: int | None
+) -> tuple[list[JobRecord], int | None]:
+    """Jobs newest first, optionally of one status; returns the page and the next cursor."""
+    index = queue.keys.index(status) if status else queue.keys.index_all
+    high = f"({cursor}" if cursor is not None else "+inf"
+    rows: list[tuple[str, float]] = await queue.redis.zrevrangebyscore(
+        index, high, "-inf", start=0, num=limit, withscores=True
+    )
+    records = await queue.get_many([job_id for job_id, _ in rows])
+    gone = [job_id for (job_id, _), r in zip(rows, records, strict=True) if r is None]
+    if gone:  # records expired after their result TTL: drop them from the index lazily
+        await queue.redis.zrem(index, *gone)
+    next_cursor = int(rows[-1][1]) if len(rows) == limit else None
+    return [r for r in records if r is not None], next_cursor

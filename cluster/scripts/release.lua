@@ -1,0 +1,44 @@
+-- release.lua: a draining worker hands back jobs it will not finish. They return to ready at
+-- their original place, and the hand-back does not use up an attempt (base is raised by one).
+--
+-- KEYS[1]  leases zset of the queue
+-- KEYS[2]  ready zset of the queue
+-- KEYS[3]  signal list of the queue
+-- KEYS[4]  idx:running
+-- KEYS[5]  idx:queued
+-- KEYS[6 .. 5+n]  the job hashes, in ARGV order
+--
+-- ARGV[1]  now (ms)
+-- ARGV[2]  worker id
+-- ARGV[3]  signal cap
+-- then 2 values per job: id, attempt
+--
+-- Returns the ids handed back (those the worker still held).
+
+local now, wid, cap = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local back = {}
+for j = 0, (#ARGV - 3) / 2 - 1 do
+  local id, attempt = ARGV[4 + j * 2], tonumber(ARGV[5 + j * 2])
+  local key = KEYS[6 + j]
+  local f = redis.call('HMGET', key, 'status', 'attempts', 'worker', 'base', 'score', 'seq')
+  if f[1] == 'running' and tonumber(f[2]) == attempt and f[3] == wid then
+    local att = redis.call('HGET', key, 'att:' .. attempt)
+    if att then
+      local rec = cjson.decode(att)
+      rec.outcome = 'released'
+      rec.finished_at = now
+      redis.call('HSET', key, 'att:' .. attempt, cjson.encode(rec))
+    end
+    redis.call('HSET', key, 'status', 'queued', 'base', tonumber(f[4]) + 1)
+    redis.call('HDEL', key, 'lease_expires_at')
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('ZADD', KEYS[2], f[5], id)
+    redis.call('ZADD', KEYS[5], f[6], id)
+    back[#back + 1] = id
+  end
+end
+if #back > 0 and redis.call('LLEN', KEYS[3]) < cap then
+  redis.call('RPUSH', KEYS[3], 1)
+end
+return back

@@ -1,0 +1,293 @@
+"""The worker: claim, run, record, acknowledge; plus its heartbeat, lease and maintenance loops.
+
+Life of a job in a worker: ``_claim_loop`` takes a batch under leases -> ``JobRunner.run``
+writes the attempt's log and returns an :class:`Outcome` -> ``_flush_loop`` records outcomes in
+batches (each atomically with its acknowledgement) -> the lease is dropped. While a job is held,
+``_renew_loop`` extends its lease. SIGTERM: stop claiming, let running jobs finish within
+``drain_s``, hand back the rest, flush, leave. SIGKILL: the leases lapse and others reclaim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from cluster import presence
+from cluster.connection import connect
+from cluster.queue import ClaimedJob, JobQueue, Outcome
+from cluster.settings import Settings
+from cluster.tasks import TaskRegistry
+from cluster.worker.execute import JobRunner
+
+log = logging.getLogger("jobfleet.worker")
+RETRY_PAUSE_S = 0.5
+R = TypeVar("R")
+
+
+def make_worker_id(name: str | None) -> str:
+    return f"{name or socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
+
+
+class Worker:
+    def __init__(self, settings: Settings, registry: TaskRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.id = make_worker_id(settings.worker_name)
+        self.redis: Redis = connect(settings)
+        self.waiter: Redis = connect(settings)  # blocking reads get their own connection
+        self.queue = JobQueue(
+            self.redis, prefix=settings.key_prefix, result_ttl_s=settings.result_ttl_s
+        )
+        self.threads = ThreadPoolExecutor(
+            max_workers=settings.concurrency, thread_name_prefix="task"
+        )
+        self.runner = JobRunner(
+            registry,
+            settings.log_dir,
+            self.id,
+            self.threads,
+            (settings.backoff_base_s, settings.backoff_max_s),
+            self.queue.clock,
+        )
+        self.held: dict[str, ClaimedJob] = {}  # every lease we hold, running or unflushed
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.pending: list[Outcome] = []
+        self.stopping = asyncio.Event()
+        self.slot_free = asyncio.Event()
+        self.pending_ready = asyncio.Event()
+        self.completed = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> int:
+        self.settings.log_dir.mkdir(parents=True, exist_ok=True)
+        await self._wait_for_redis()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        log.info(
+            "worker started",
+            extra={
+                "worker": self.id,
+                "queues": self.settings.queues,
+                "concurrency": self.settings.concurrency,
+            },
+        )
+        helpers = [
+            asyncio.create_task(c)
+            for c in (
+                self._heartbeat_loop(),
+                self._renew_loop(),
+                self._maintain_loop(),
+                self._flush_loop(),
+            )
+        ]
+        await self._claim_loop()
+        await self._drain()
+        for helper in helpers:
+            helper.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        await self._retire()
+        return 0
+
+    def stop(self) -> None:
+        if not self.stopping.is_set():
+            log.info("stop requested: draining", extra={"worker": self.id})
+            self.stopping.set()
+            self.slot_free.set()
+
+    async def _wait_for_redis(self) -> None:
+        while True:
+            try:
+                await self.queue.scripts.load(self.redis)
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("redis not reachable yet", extra={"error": str(exc)})
+                await asyncio.sleep(RETRY_PAUSE_S)
+
+    async def _drain(self) -> None:
+        if self.running:
+            log.info("waiting for running jobs", extra={"count": len(self.running)})
+            await asyncio.wait(list(self.running.values()), timeout=self.settings.drain_s)
+        unfinished = [self.held[job_id] for job_id in self.running]
+        for task in list(self.running.values()):
+            task.cancel()
+        await asyncio.gather(*self.running.values(), return_exceptions=True)
+        await self._flush_all()
+        if unfinished:
+            back = await self._retrying(self.queue.release, self.id, unfinished)
+            log.info("handed back unfinished jobs", extra={"jobs": back})
+
+    async def _retire(self) -> None:
+        try:
+            await presence.retire(self.redis, self.queue.keys, self.id)
+        except (RedisError, OSError):
+            pass  # the presence entry expires by itself
+        self.threads.shutdown(wait=False, cancel_futures=True)
+        await self.redis.aclose()
+        await self.waiter.aclose()
+        log.info("worker stopped", extra={"worker": self.id, "completed": self.completed})
+
+    # --- claim and run ---------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        while not self.stopping.is_set():
+            free = self.settings.concurrency - len(self.running)
+            if free <= 0:
+                self.slot_free.clear()
+                await self.slot_free.wait()
+                continue
+            try:
+                jobs = await self.queue.claim(
+                    self.id, self.settings.queues, free, self.settings.lease_ms
+                )
+                if not jobs:
+                    await self._wait_for_work()
+                    continue
+            except (RedisError, OSError) as exc:
+                log.warning("claim failed", extra={"error": str(exc)})
+                await asyncio.sleep(RETRY_PAUSE_S)
+                continue
+            for job in jobs:
+                self.held[job.id] = job
+                self.running[job.id] = asyncio.create_task(self._execute(job))
+
+    async def _wait_for_work(self) -> None:
+        waiting = asyncio.create_task(
+            self.queue.wait_for_work(self.waiter, self.settings.queues, self.settings.maintenance_s)
+        )
+        stop = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            # a BLPOP cut short may have popped a token: drop the connection, never reuse it
+            await self.waiter.connection_pool.disconnect()
+        elif waiting.exception() is not None:
+            raise waiting.exception()  # type: ignore[misc]
+
+    async def _execute(self, job: ClaimedJob) -> None:
+        try:
+            outcome = await self.runner.run(job)
+        finally:
+            del self.running[job.id]
+            self.slot_free.set()
+        self.pending.append(outcome)
+        self.pending_ready.set()
+
+    # --- recording outcomes ----------------------------------------------------------------
+    async def _flush_loop(self) -> None:
+        while True:
+            await self.pending_ready.wait()
+            await self._flush_all()
+
+    async def _flush_all(self) -> None:
+        while self.pending:
+            self.pending_ready.clear()
+            batch, self.pending = self.pending, []
+            states = await self._retrying(self.queue.finish, self.id, batch)
+            for outcome in batch:
+                self.held.pop(outcome.job.id, None)
+                state = states.get(outcome.job.id)
+                if state in ("stale", "missing"):
+                    log.warning(
+                        "attempt fenced off",
+                        extra={
+                            "job": outcome.job.id,
+                            "attempt": outcome.job.attempt,
+                            "state": state,
+                        },
+                    )
+            self.completed += len(batch)
+
+    async def _retrying(self, call: Callable[..., Awaitable[R]], *args: Any) -> R:
+        """Redis calls that must not be dropped: retry until they succeed."""
+        while True:
+            try:
+                return await call(*args)
+            except (RedisError, OSError) as exc:
+                log.warning("redis call failed, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(RETRY_PAUSE_S)
+
+    # --- background duties -----------------------------------------------------------------
+    async def _renew_loop(self) -> None:
+        interval = self.settings.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not self.held:
+                continue
+            try:
+                lost = await self.queue.renew(
+                    self.id, list(self.held.values()), self.settings.lease_ms
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("lease renewal failed", extra={"error": str(exc)})
+                continue
+            for job_id in lost:
+                log.warning("lease lost", extra={"job": job_id, "worker": self.id})
+
+    async def _maintain_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.maintenance_s)
+            for queue in self.settings.queues:
+                try:
+                    result = await self.queue.maintain(queue)
+                except (RedisError, OSError) as exc:
+                    log.warning("maintenance failed", extra={"error": str(exc)})
+                    break
+                if result.reclaimed or result.failed:
+                    log.info(
+                        "reclaimed lapsed leases",
+                        extra={
+                            "queue": queue,
+                            "reclaimed": result.reclaimed,
+                            "failed": result.failed,
+                            "jobs": result.ids,
+                        },
+                    )
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await presence.announce(
+                    self.redis,
+                    self.queue.keys,
+                    self.id,
+                    self.queue.clock(),
+                    self._describe(),
+                    self.registry.names(),
+                    ttl_s=max(int(self.settings.heartbeat_s * 5), 5),
+                )
+                self._touch_heartbeat_file()
+            except (RedisError, OSError) as exc:
+                log.warning("heartbeat failed", extra={"error": str(exc)})
+            await asyncio.sleep(self.settings.heartbeat_s)
+
+    def _describe(self) -> dict[str, object]:
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "concurrency": self.settings.concurrency,
+            "queues": self.settings.queues,
+            "jobs": [
+                {"id": j.id, "attempt": j.attempt, "type": j.type}
+                for j in (self.held[i] for i in self.running)
+            ],
+            "completed": self.completed,
+            "draining": self.stopping.is_set(),
+        }
+
+    def _touch_heartbeat_file(self) -> None:
+        path: Path | None = self.settings.heartbeat_file
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(str(time.time()))
