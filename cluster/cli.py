@@ -91,7 +91,8 @@ def _logs(args: argparse.Namespace) -> int:
 def _chaos(args: argparse.Namespace) -> int:
     from chaos.cli import main as chaos_main
 
-    return chaos_main(args.rest)
+    code: int = chaos_main(args.rest)
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,7 +53,9 @@ async def live_workers(redis: Redis, keys: Keys, now_ms: int, max_age_s: float) 
     """Workers seen within ``max_age_s``; older entries are pruned."""
     cutoff = now_ms - int(max_age_s * 1000)
     await redis.zremrangebyscore(keys.workers, "-inf", cutoff)
-    entries: list[tuple[str, float]] = await redis.zrange(keys.workers, 0, -1, withscores=True)
+    entries: list[tuple[str, float]] = await redis.zrange(  # type: ignore[assignment]
+        keys.workers, 0, -1, withscores=True
+    )
     if not entries:
         return []
     raw = await redis.mget([keys.worker(w) for w, _ in entries])
@@ -65,4 +67,5 @@ async def live_workers(redis: Redis, keys: Keys, now_ms: int, max_age_s: float) 
 
 async def known_task_types(redis: Redis, keys: Keys) -> set[str]:
     """Every task type any worker has announced."""
-    return set(await redis.hkeys(keys.tasks))
+    names: list[str] = await redis.hkeys(keys.tasks)  # type: ignore[assignment]
+    return set(names)

@@ -23,6 +23,7 @@ from cluster.models import JobRecord, JobSpec
 from cluster.scripts import Scripts
 
 T = TypeVar("T")
+Arg = str | int | float | bytes
 SIGNAL_CAP = 16
 MAINTAIN_LIMIT = 500
 
@@ -139,14 +140,14 @@ class JobQueue:
                 *job_keys,
                 *idem_keys,
             ]
-            head = [now, queue, self.idempotency_ttl_s, len(indexes), SIGNAL_CAP]
+            head: list[Arg] = [now, queue, self.idempotency_ttl_s, len(indexes), SIGNAL_CAP]
             raw = await self.scripts.submit(keys=keys, args=head + args)
             for position, index in enumerate(indexes):
                 job_id, created, status = raw[position * 3 : position * 3 + 3]
                 results[index] = Submitted(str(job_id), bool(int(created)), str(status))
         return [r for r in results if r is not None]
 
-    def _submit_args(
+    def _submit_args(  # noqa: PLR0917
         self,
         specs: Sequence[JobSpec],
         idem: Sequence[str | None],
@@ -154,8 +155,8 @@ class JobQueue:
         now: int,
         default_max_attempts: int,
         default_timeout_s: float,
-    ) -> tuple[list[object], list[str], list[str]]:
-        args: list[object] = []
+    ) -> tuple[list[Arg], list[str], list[str]]:
+        args: list[Arg] = []
         job_keys: list[str] = []
         idem_keys: list[str] = []
         first_idem_slot = 9 + len(indexes)
@@ -223,7 +224,7 @@ class JobQueue:
         states: dict[str, str] = {}
         for queue, group in _group(outcomes, lambda o: o.job.queue).items():
             q = self.keys.queue(queue)
-            args: list[object] = [self.clock(), worker, self.result_ttl_s, len(group)]
+            args: list[Arg] = [self.clock(), worker, self.result_ttl_s, len(group)]
             for o in group:
                 args += [
                     o.job.id,
@@ -251,7 +252,7 @@ class JobQueue:
         """Extend the leases on ``jobs``; returns the ids this worker no longer holds."""
         lost: list[str] = []
         for queue, group in _group(jobs, lambda j: j.queue).items():
-            args: list[object] = [self.clock(), worker, lease_ms]
+            args: list[Arg] = [self.clock(), worker, lease_ms]
             for job in group:
                 args += [job.id, job.attempt]
             keys = [self.keys.queue(queue).leases, *(self.keys.job(j.id) for j in group)]
@@ -263,7 +264,7 @@ class JobQueue:
         back: list[str] = []
         for queue, group in _group(jobs, lambda j: j.queue).items():
             q = self.keys.queue(queue)
-            args: list[object] = [self.clock(), worker, SIGNAL_CAP]
+            args: list[Arg] = [self.clock(), worker, SIGNAL_CAP]
             for job in group:
                 args += [job.id, job.attempt]
             keys = [
@@ -302,7 +303,7 @@ class JobQueue:
     # --- operator actions ------------------------------------------------------------------
     async def cancel(self, job_id: str) -> tuple[bool, str]:
         """Cancel a job that has not started. Returns (cancelled, status now)."""
-        queue = await self.redis.hget(self.keys.job(job_id), "queue")
+        queue: str | None = await self.redis.hget(self.keys.job(job_id), "queue")  # type: ignore[assignment]
         if queue is None:
             return False, ""
         q = self.keys.queue(queue)
@@ -321,7 +322,7 @@ class JobQueue:
 
     async def retry(self, job_id: str) -> tuple[bool, str]:
         """Re-queue a failed or cancelled job. Returns (re-queued, status now)."""
-        queue = await self.redis.hget(self.keys.job(job_id), "queue")
+        queue: str | None = await self.redis.hget(self.keys.job(job_id), "queue")  # type: ignore[assignment]
         if queue is None:
             return False, ""
         q = self.keys.queue(queue)
@@ -342,7 +343,7 @@ class JobQueue:
 
     # --- reading ---------------------------------------------------------------------------
     async def get(self, job_id: str) -> JobRecord | None:
-        fields = await self.redis.hgetall(self.keys.job(job_id))
+        fields: dict[str, str] = await self.redis.hgetall(self.keys.job(job_id))  # type: ignore[assignment]
         return JobRecord.from_hash(fields) if fields else None
 
     async def get_many(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
@@ -371,7 +372,8 @@ class QueueStats:
 
 async def queue_stats(queue: JobQueue, names: Iterable[str]) -> list[QueueStats]:
     """Depth, in flight, scheduled and dead-lettered counts per queue (one round trip)."""
-    names = sorted(set(names) | set(await queue.redis.smembers(queue.keys.queues)))
+    known: set[str] = await queue.redis.smembers(queue.keys.queues)  # type: ignore[assignment]
+    names = sorted(set(names) | known)
     async with queue.redis.pipeline(transaction=False) as pipe:
         for name in names:
             q = queue.keys.queue(name)
@@ -387,7 +389,7 @@ async def list_jobs(
     """Jobs newest first, optionally of one status; returns the page and the next cursor."""
     index = queue.keys.index(status) if status else queue.keys.index_all
     high = f"({cursor}" if cursor is not None else "+inf"
-    rows: list[tuple[str, float]] = await queue.redis.zrevrangebyscore(
+    rows: list[tuple[str, float]] = await queue.redis.zrevrangebyscore(  # type: ignore[assignment]
         index, high, "-inf", start=0, num=limit, withscores=True
     )
     records = await queue.get_many([job_id for job_id, _ in rows])
