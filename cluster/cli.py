@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from cluster.client import ApiError, Client
+from cluster.errors import ApiError
 from cluster.logs import setup_logging
 from cluster.settings import get_settings
 
@@ -58,6 +58,8 @@ def _payload(text: str) -> dict[str, Any]:
 
 
 def _submit(args: argparse.Namespace) -> int:
+    from cluster.client import Client
+
     options = {
         k: v
         for k, v in (
@@ -73,12 +75,16 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from cluster.client import Client
+
     with Client(args.url) as client:
         _print(client.job(args.id))
     return 0
 
 
 def _logs(args: argparse.Namespace) -> int:
+    from cluster.client import Client
+
     with Client(args.url) as client:
         for attempt in client.logs(args.id)["attempts"]:
             state = "complete" if attempt["complete"] else "INCOMPLETE"

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
+from cluster.errors import ApiError
 
-class ApiError(Exception):
-    """The master refused a request or could not be reached; the message says why."""
+__all__ = ["ApiError", "Client"]
 
 
 class Client:

@@ -147,7 +147,7 @@ class JobQueue:
                 results[index] = Submitted(str(job_id), bool(int(created)), str(status))
         return [r for r in results if r is not None]
 
-    def _submit_args(  # noqa: PLR0917
+    def _submit_args(
         self,
         specs: Sequence[JobSpec],
         idem: Sequence[str | None],

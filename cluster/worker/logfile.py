@@ -3,16 +3,18 @@
 Each attempt writes ``<log_dir>/<id[:2]>/<id>.<attempt>.log``: JSON lines, a ``start`` record,
 whatever the task logs, and an ``end`` record with outcome and duration. A file without its
 ``end`` record is incomplete (its worker died mid-attempt); readers report it as such, so a
-crash never leaves a file that looks complete. Attempts write distinct files, so a stale
+crash never leaves a file that looks complete. Writes use O_APPEND on one descriptor, so
+records never interleave. Attempts write distinct files, so a stale
 worker can never overwrite the log of the attempt that replaced it.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -24,31 +26,56 @@ _JOB_ID = re.compile(JOB_ID_PATTERN)
 def attempt_path(log_dir: Path, job_id: str, attempt: int) -> Path:
     if not _JOB_ID.match(job_id):
         raise ValueError(f"invalid job id {job_id!r}")
-    return log_dir / job_id[:2] / f"{job_id}.{attempt}.log"
+    return Path(f"{log_dir}/{job_id[:2]}/{job_id}.{attempt}.log")
 
 
 class AttemptLog:
-    """The log file of one attempt, open from start to end."""
+    """The log file of one attempt.
+
+    Records are buffered until the task logs something or the attempt ends, then written
+    through: a job that logs nothing costs one open, one write and one close. An attempt whose
+    worker dies before either leaves no file or a file without its ``end`` record.
+    """
 
     def __init__(self, log_dir: Path, job_id: str, attempt: int, worker: str) -> None:
-        path = attempt_path(log_dir, job_id, attempt)
-        try:
-            self._file: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed by end()
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(path, "ab")  # noqa: SIM115
+        self._path = attempt_path(log_dir, job_id, attempt)
+        self._fd: int | None = None
         self._started = time.monotonic()
-        self.write("start", job=job_id, attempt=attempt, worker=worker)
-        self._file.flush()
+        self._buffer = [_record("start", {"job": job_id, "attempt": attempt, "worker": worker})]
 
     def write(self, event: str, **fields: Any) -> None:
-        record = {"t": round(time.time(), 4), "event": event, **fields}
-        self._file.write(orjson.dumps(record, default=str) + b"\n")
+        """Append a record and write it through (task logs are visible while the job runs)."""
+        self._buffer.append(_record(event, fields))
+        self._flush()
 
     def end(self, outcome: str, error: str | None = None) -> None:
         duration = round(time.monotonic() - self._started, 6)
-        self.write("end", outcome=outcome, duration_s=duration, error=error)
-        self._file.close()
+        self._buffer.append(
+            _record("end", {"outcome": outcome, "duration_s": duration, "error": error})
+        )
+        self._flush()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _flush(self) -> None:
+        if self._fd is None:
+            self._fd = _open_append(self._path)
+        os.write(self._fd, b"".join(self._buffer))
+        self._buffer.clear()
+
+
+def _record(event: str, fields: dict[str, Any]) -> bytes:
+    return orjson.dumps({"t": round(time.time(), 4), "event": event, **fields}, default=str) + b"\n"
+
+
+def _open_append(path: Path) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    try:
+        return os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o644)
 
 
 def read_job_logs(log_dir: Path, job_id: str) -> list[dict[str, Any]]:

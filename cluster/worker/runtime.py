@@ -10,6 +10,7 @@ batches (each atomically with its acknowledgement) -> the lease is dropped. Whil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -67,6 +68,7 @@ class Worker:
         self.slot_free = asyncio.Event()
         self.pending_ready = asyncio.Event()
         self.completed = 0
+        self._claim_batch = max(1, settings.concurrency // 4)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def run(self) -> int:
@@ -129,10 +131,8 @@ class Worker:
             log.info("handed back unfinished jobs", extra={"jobs": back})
 
     async def _retire(self) -> None:
-        try:
+        with contextlib.suppress(RedisError, OSError):  # else the entry expires by itself
             await presence.retire(self.redis, self.queue.keys, self.id)
-        except (RedisError, OSError):
-            pass  # the presence entry expires by itself
         self.threads.shutdown(wait=False, cancel_futures=True)
         await self.redis.aclose()
         await self.waiter.aclose()
@@ -142,7 +142,8 @@ class Worker:
     async def _claim_loop(self) -> None:
         while not self.stopping.is_set():
             free = self.settings.concurrency - len(self.running)
-            if free <= 0:
+            if free <= 0 or (self.running and free < self._claim_batch):
+                # claim in batches: one round trip for many jobs when slots free up one by one
                 self.slot_free.clear()
                 await self.slot_free.wait()
                 continue
@@ -194,9 +195,10 @@ class Worker:
         while self.pending:
             self.pending_ready.clear()
             batch, self.pending = self.pending, []
+            for outcome in batch:  # from here on finish, not renew, decides the lease's fate
+                self.held.pop(outcome.job.id, None)
             states = await self._retrying(self.queue.finish, self.id, batch)
             for outcome in batch:
-                self.held.pop(outcome.job.id, None)
                 state = states.get(outcome.job.id)
                 if state in ("stale", "missing"):
                     log.warning(
