@@ -9,7 +9,8 @@ Modules, in data-flow order:
 
 * :mod:`chaos.scenarios` - named fault schedules + workload shapes, reproducible from a seed.
 * :mod:`chaos.workload`  - submits jobs over HTTP and records ok / fail / info outcomes.
-* :mod:`chaos.faults`    - docker-SDK fault injection against the cluster's containers.
+* :mod:`chaos.faults`    - docker-SDK fault injection against the cluster's containers
+  (building blocks in :mod:`chaos.faultkit`, container discovery in :mod:`chaos.containers`).
 * :mod:`chaos.observe`   - queue sampling during the run and read-back of every job after it.
 * :mod:`chaos.history`   - the event schema and its JSON-lines save / load.
 * :mod:`chaos.checker`   - the verdict, a pure function of a history (helpers in

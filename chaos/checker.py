@@ -12,6 +12,11 @@ In the spirit of Jepsen's total-queue checker, with the history standing in for 
 * **stuck** - jobs still queued / scheduled / running when read back after the drain deadline.
 
 A run is valid iff lost = unexpected = stuck = 0. Duplicates are allowed (at-least-once).
+Also reported, never affecting validity: recovery time per fault (:mod:`chaos.stats`),
+throughput during / outside / after faults, latency from submit ack to ``finished_at``, jobs
+that ended ``failed``, and notes (faults that errored, SIGTERMs that needed a SIGKILL...).
+Jobs the nemesis itself submitted (``origin != "workload"``, e.g. the OOM allocator) are
+poison by design and exempt from lost / stuck.
 
 Indeterminate submissions carry no job id; they are matched to otherwise-unclaimed jobs by
 ``type`` + identical ``payload`` + ``created_at`` within the submission's [t0, t1] window
@@ -157,7 +162,9 @@ def _body_runs(runs: Sequence[Execution]) -> list[Execution]:
     return [run for run in runs if run.ended and run.outcome not in RETRY_OUTCOMES]
 
 
-def _job_entry(job_id: str, sub: Submit | None, final: Final | None, **extra: Any) -> dict[str, Any]:
+def _job_entry(
+    job_id: str, sub: Submit | None, final: Final | None, **extra: Any
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "job_id": job_id,
         "key": sub.key if sub else None,
@@ -263,7 +270,8 @@ def check(history: History, *, match_skew_s: float = 2.0) -> CheckResult:
 
     meta = history.meta
     faults = history.faults
-    result.recovery = [fault_recovery(fault, runs_by_job) for fault in faults]
+    own = {s.job_id for s in submits if s.origin != "workload" and s.job_id}
+    result.recovery = [fault_recovery(fault, runs_by_job, ignore=own) for fault in faults]
     completions = [
         f.finished_at for j in completed if (f := finals.get(j)) and f.finished_at is not None
     ]
@@ -297,6 +305,32 @@ def check(history: History, *, match_skew_s: float = 2.0) -> CheckResult:
     return result
 
 
+KNOWN_OUTCOMES = ENDED_OUTCOMES | {"running", "lease_expired", "released"}
+
+
+def _fault_notes(history: History, result: CheckResult) -> list[str]:
+    notes: list[str] = []
+    if result.counts["fault_errors"]:
+        notes.append(f"{result.counts['fault_errors']} fault(s) reported an injection error")
+    for fault in history.faults:
+        codes = fault.detail.get("exit_codes")
+        killed = sorted(n for n, c in codes.items() if c == 137) if isinstance(codes, dict) else []
+        if killed:
+            notes.append(
+                f"{fault.name}: SIGTERM did not stop {', '.join(killed)} within the grace "
+                "period (SIGKILLed, exit 137)"
+            )
+    worker_faults = [
+        rec
+        for fault, rec in zip(history.faults, result.recovery, strict=True)
+        if fault.detail.get("role") == "worker"
+        or any(t.get("service") == "worker" for t in fault.detail.get("targets") or [])
+    ]
+    if worker_faults and not any(rec["affected"] for rec in worker_faults):
+        notes.append("no worker fault interrupted a running job: the run proves little")
+    return notes
+
+
 def _notes(history: History, result: CheckResult) -> list[str]:
     notes: list[str] = []
     if history.meta is None:
@@ -305,16 +339,13 @@ def _notes(history: History, result: CheckResult) -> list[str]:
         notes.append("history has no read-back (final) events: the run was cut short?")
     if history.skipped_lines:
         notes.append(f"{history.skipped_lines} unreadable line(s) skipped while loading")
-    if result.counts["fault_errors"]:
-        notes.append(f"{result.counts['fault_errors']} fault(s) reported an injection error")
-    unknown = {r.outcome for r in history.executions} - ENDED_OUTCOMES - {
-        "running",
-        "lease_expired",
-        "released",
-        None,
-    }
+    unknown = sorted({r.outcome for r in history.executions if r.outcome} - KNOWN_OUTCOMES)
     if unknown:
-        notes.append(f"unknown attempt outcomes: {sorted(o or '' for o in unknown)}")
+        notes.append(f"unknown attempt outcomes: {unknown}")
+    log_only = sum(1 for r in history.executions if r.source == "log")
+    if log_only:
+        notes.append(f"{log_only} attempt(s) found only on the log volume, not in the API")
+    notes += _fault_notes(history, result)
     for name in ("lost", "unexpected", "duplicated", "recovered", "stuck"):
         items: list[dict[str, Any]] = getattr(result, name)
         if len(items) > MAX_LISTED:

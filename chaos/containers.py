@@ -16,6 +16,7 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 WORKER_NAME_ENV = "JOBFLEET_WORKER_NAME"
 ZERO_TIME_PREFIX = "0001-01-01"
+SERVICES = ("redis", "master", "worker")
 
 
 class FaultError(RuntimeError):
@@ -74,7 +75,7 @@ class Cluster:
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         if client is None:
-            import docker  # imported lazily: unit tests and `chaos check` need no docker
+            import docker  # lazy: `chaos check` and the unit tests need no docker
 
             client = docker.from_env()
         self.project = project
@@ -198,10 +199,10 @@ class Cluster:
                 done.append(name)
         return done
 
-    def heal(self, timeout: float = 30.0) -> dict[str, str]:
-        """Bring every container of the project back: reconnect, unpause, start."""
+    def heal(self, timeout: float = 30.0, services: tuple[str, ...] = SERVICES) -> dict[str, str]:
+        """Bring every container of the cluster's services back: reconnect, unpause, start."""
         actions: dict[str, str] = {}
-        for container in self.containers():
+        for container in [c for svc in services for c in self.containers(svc)]:
             name = str(container.name)
             try:
                 nets = self.reconnect(container) if str(container.id) in self.disconnected else []

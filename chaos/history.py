@@ -7,7 +7,9 @@ Every line has an ``"event"`` tag naming its type:
                tries, origin (workload|nemesis), payload, max_attempts
 ``fault``      name, target, t_start, t_end, detail{targets:[{name,id,short_id,hostname,...}]},
                error
-``sample``     t, queued, running, scheduled, failed, succeeded, workers, error
+``sample``     t, queued, running, scheduled, failed (sums over queues of ``GET /queues``),
+               workers (``GET /workers``), succeeded (null: completions come from ``final``),
+               error (the poll failed: master or Redis down)
 ``phase``      name, t, detail (workload_start/_end, faults_end, heal, drain_start/_end, readback)
 ``execution``  job_id, attempt, worker, start, end, outcome, error, log_complete, log_outcome,
                source (api|log|api+log)
@@ -39,10 +41,12 @@ SUBMIT_OUTCOMES = frozenset({"ok", "fail", "info"})
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 ACTIVE_STATUSES = frozenset({"queued", "scheduled", "running"})
 # Attempt outcomes meaning the job body ran to an end (fenced or not).
-ENDED_OUTCOMES = frozenset({"succeeded", "failed", "timeout", "stale_succeeded", "stale_failed"})
+ENDED_OUTCOMES = frozenset(
+    {"succeeded", "failed", "timeout", "stale_succeeded", "stale_failed", "stale_timeout"}
+)
 # Attempt outcomes meaning the worker lost / handed back the job before it ended.
 LOST_OUTCOMES = frozenset({"lease_expired", "released"})
-STALE_OUTCOMES = frozenset({"stale_succeeded", "stale_failed"})
+STALE_OUTCOMES = frozenset({"stale_succeeded", "stale_failed", "stale_timeout"})
 
 
 class HistoryError(ValueError):
@@ -145,8 +149,11 @@ class Execution(Event):
 
     @property
     def ended(self) -> bool:
-        """True when this attempt's body demonstrably ran to an end."""
-        return self.outcome in ENDED_OUTCOMES or self.log_complete is True
+        """True when this attempt's body demonstrably ran to an end: by the API's outcome, or
+        by a complete log file whose end record says so (a ``released`` end does not)."""
+        if self.outcome in ENDED_OUTCOMES:
+            return True
+        return self.log_complete is True and self.log_outcome in ENDED_OUTCOMES
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from chaos.history import LOST_OUTCOMES, Execution, Fault
+from chaos.history import LOST_OUTCOMES, STALE_OUTCOMES, Execution, Fault
 
 IDENTITY_KEYS = ("name", "id", "short_id", "hostname", "worker_name")
+# Outcomes of an attempt that its worker lost: reclaimed, handed back, or finished too late.
+INTERRUPTED_OUTCOMES = LOST_OUTCOMES | STALE_OUTCOMES
 MIN_IDENTITY_LEN = 4
 
 
@@ -69,9 +71,10 @@ def _affected_runs(
     fault: Fault, runs: Sequence[Execution], idents: set[str], slack: float
 ) -> Iterable[tuple[int, Execution]]:
     for index, run in enumerate(runs):
-        if run.outcome not in LOST_OUTCOMES or run.start is None:
+        if run.outcome not in INTERRUPTED_OUTCOMES or run.start is None:
             continue
-        if run.start > fault.t_start + slack:
+        # A multi-target fault hits its targets one after another within [t_start, t_end].
+        if run.start > fault.t_end + slack:
             continue
         if run.end is not None and run.end < fault.t_start - slack:
             continue
@@ -80,13 +83,18 @@ def _affected_runs(
 
 
 def fault_recovery(
-    fault: Fault, runs_by_job: Mapping[str, Sequence[Execution]], slack: float = 0.5
+    fault: Fault,
+    runs_by_job: Mapping[str, Sequence[Execution]],
+    slack: float = 0.5,
+    ignore: Collection[str] = (),
 ) -> dict[str, Any]:
     """Recovery of the jobs a fault interrupted.
 
-    An affected job had an attempt running on the faulted worker at fault time that ended as
-    ``lease_expired`` or ``released``; it recovered when its next attempt started. The
-    recovery time is that start minus the fault's start.
+    An affected job had an attempt running on the faulted worker during the fault window that
+    its worker lost: ``lease_expired``, ``released``, or ``stale_*`` (a frozen or cut-off
+    worker that finished after its lease was reclaimed); it recovered when its next attempt
+    started. The recovery time is that start minus the later of the fault's start and the
+    lost attempt's. Jobs in *ignore* (the nemesis' own, e.g. the OOM allocator) are skipped.
     """
     idents = fault_identities(fault, runs_by_job)
     times: list[float] = []
@@ -94,13 +102,15 @@ def fault_recovery(
     unrecovered: list[str] = []
     elsewhere = 0
     for job_id, runs in runs_by_job.items():
+        if job_id in ignore:
+            continue
         for index, run in _affected_runs(fault, runs, idents, slack):
             nxt = next((r for r in runs[index + 1 :] if r.start is not None), None)
             if nxt is None or nxt.start is None:
                 unrecovered.append(job_id)
                 jobs.append({"job_id": job_id, "attempt": run.attempt, "outcome": run.outcome})
                 continue
-            delay = nxt.start - fault.t_start
+            delay = nxt.start - max(fault.t_start, run.start or fault.t_start)
             times.append(delay)
             moved = not worker_matches(nxt.worker, idents)
             elsewhere += int(moved)
@@ -139,7 +149,9 @@ def merge_intervals(intervals: Iterable[tuple[float, float]]) -> list[tuple[floa
     return merged
 
 
-def _clip(intervals: Sequence[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, float]]:
+def _clip(
+    intervals: Sequence[tuple[float, float]], lo: float, hi: float
+) -> list[tuple[float, float]]:
     return [(max(a, lo), min(b, hi)) for a, b in intervals if min(b, hi) > max(a, lo)]
 
 

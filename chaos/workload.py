@@ -29,6 +29,9 @@ from chaos.history import Submit, now
 DEFAULT_MIX: dict[str, float] = {"sleep": 0.4, "cpu": 0.2, "echo": 0.25, "fail": 0.15}
 JOB_TYPES = frozenset(DEFAULT_MIX)
 RETRYABLE_STATUS = frozenset({408, 425, 429})
+SHORT_SLEEP_S = (0.05, 0.5)
+LONG_SLEEP_S = (1.0, 3.0)
+LONG_SLEEP_SHARE = 0.2
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
@@ -63,13 +66,15 @@ class JobSpec:
         return {"type": self.type, "payload": self.payload, "max_attempts": self.max_attempts}
 
 
-def _payload(kind: str, rng: random.Random, key: str, index: int, max_attempts: int) -> dict[str, Any]:
+def _payload(kind: str, rng: random.Random, index: int, max_attempts: int) -> dict[str, Any]:
     if kind == "sleep":
-        return {"seconds": round(rng.uniform(0.05, 0.5), 4)}
+        # Mostly short; one in five holds its worker long enough that faults interrupt jobs.
+        long_job = rng.random() < LONG_SLEEP_SHARE
+        return {"seconds": round(rng.uniform(*LONG_SLEEP_S if long_job else SHORT_SLEEP_S), 4)}
     if kind == "cpu":
         return {"ms": rng.randint(5, 60)}
     if kind == "echo":
-        return {"key": key, "n": index, "blob": rng.getrandbits(32)}
+        return {"n": index, "blob": rng.getrandbits(32)}
     if kind == "fail":
         # Leave headroom: attempts lost to faults may also count against max_attempts.
         return {"times": rng.randint(1, max(1, max_attempts - 2))}
@@ -83,8 +88,14 @@ def make_jobs(
     run_id: str,
     mix: Mapping[str, float] | None = None,
     max_attempts: int = 5,
+    tag: bool = True,
 ) -> list[JobSpec]:
-    """*count* job specs; the same (seed, run_id, mix) always yields the same list."""
+    """*count* job specs; the same (seed, run_id, mix) always yields the same list.
+
+    With *tag*, every payload also carries its submission's key (``"key"``; the built-in
+    tasks ignore fields they do not read), so an indeterminate submission can be matched
+    exactly to the job it may have created.
+    """
     weights = dict(mix or DEFAULT_MIX)
     if count < 0 or max_attempts < 2:
         raise WorkloadError("count must be >= 0 and max_attempts >= 2")
@@ -96,7 +107,10 @@ def make_jobs(
     for index in range(count):
         kind = rng.choices(kinds, [weights[k] for k in kinds])[0]
         key = f"{run_id}-{index:06d}"
-        specs.append(JobSpec(key, kind, _payload(kind, rng, key, index, max_attempts), max_attempts))
+        payload = _payload(kind, rng, index, max_attempts)
+        if tag:
+            payload["key"] = key
+        specs.append(JobSpec(key, kind, payload, max_attempts))
     return specs
 
 
