@@ -1,0 +1,1 @@
+"""Integration tests: the compose stack, started with testcontainers, checked with docker."""
