@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -35,11 +36,15 @@ class BenchConfig:
     kill_after_s: float = 0.5
 
 
+def _lrange(r: redis.Redis, key: str, start: int = 0, end: int = -1) -> list[bytes]:
+    return cast(list[bytes], r.lrange(key, start, end))
+
+
 def wait_for_count(r: redis.Redis, key: str, count: int, timeout_s: float) -> int:
     """Poll ``LLEN key`` until it reaches ``count`` or the timeout passes; return the length."""
     deadline = time.monotonic() + timeout_s
     while True:
-        length = int(r.llen(key))
+        length = cast(int, r.llen(key))
         if length >= count or time.monotonic() > deadline:
             return length
         time.sleep(0.05)
@@ -50,7 +55,7 @@ def read_done(r: redis.Redis, chunk: int = 10_000) -> list[tuple[float, float]]:
     pairs: list[tuple[float, float]] = []
     start = 0
     while True:
-        raw = r.lrange(DONE_KEY, start, start + chunk - 1)
+        raw = _lrange(r, DONE_KEY, start, start + chunk - 1)
         for item in raw:
             sent, started = item.split()
             pairs.append((float(sent), float(started)))
@@ -135,8 +140,8 @@ def latency(peer: Peer, r: redis.Redis, cfg: BenchConfig) -> dict[str, object]:
 def wait_start(r: redis.Redis, token: str, timeout_s: float) -> tuple[int, float] | None:
     """Block until a sleeper ``token`` reports a start; return ``(pid, wall time)``."""
     deadline = time.monotonic() + timeout_s
-    while (left := deadline - time.monotonic()) > 0:
-        item = r.blpop([STARTS_KEY], timeout=max(0.1, min(left, 5.0)))
+    while time.monotonic() < deadline:
+        item = cast(tuple[bytes, bytes] | None, r.blpop([STARTS_KEY], timeout=1))
         if item is None:
             continue
         got, pid, started = item[1].split()
@@ -175,7 +180,7 @@ def _one_kill(peer: Peer, r: redis.Redis, cfg: BenchConfig, token: str) -> dict[
 def wait_for_token(r: redis.Redis, key: str, token: str, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if token.encode() in r.lrange(key, 0, -1):
+        if token.encode() in _lrange(r, key):
             return True
         time.sleep(0.05)
     return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -22,6 +23,16 @@ import psutil
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _LIVE: dict[int, WorkerProcess] = {}
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: get SIGKILL if the benchmark process dies (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 class WorkerProcess:
@@ -54,6 +65,7 @@ class WorkerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 -- started before any thread
             )
         self.pid = self.popen.pid
         self.started_at = time.time()

@@ -18,6 +18,8 @@ from types import TracebackType
 
 import redis
 
+from bench.procs import die_with_parent
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -97,7 +99,11 @@ class RedisServer:
             *persistence,
         ]  # fmt: skip
         self._proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 -- started before any thread
         )
         self._wait_ready()
         return self
@@ -116,7 +122,9 @@ class RedisServer:
                 except redis.ConnectionError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not answer PING within {self.start_timeout_s}s")
+                    raise RuntimeError(
+                        f"redis-server did not answer PING within {self.start_timeout_s}s"
+                    )
                 time.sleep(0.02)
         finally:
             client.close()

@@ -43,9 +43,7 @@ def _phase_values(rounds: Iterable[Row], phase: str, key: str) -> list[float | N
 
 
 def _peak_rss(rnd: Row) -> float | None:
-    peaks = [
-        (rnd.get(phase) or {}).get("rss_peak_bytes") for phase in ("throughput", "latency")
-    ]
+    peaks = [(rnd.get(phase) or {}).get("rss_peak_bytes") for phase in ("throughput", "latency")]
     clean = [p for p in peaks if p]
     return max(clean) if clean else None
 
@@ -83,9 +81,7 @@ def summarize(system: Row) -> Row:
         "processing_rate": median(_phase_values(rounds, "throughput", "processing_rate")),
         "latency_p50_ms": median(_phase_values(rounds, "latency", "p50_ms")),
         "latency_p99_ms": median(_phase_values(rounds, "latency", "p99_ms")),
-        "rss_idle_mib": _scaled(
-            median(_phase_values(rounds, "latency", "rss_idle_bytes")), MIB
-        ),
+        "rss_idle_mib": _scaled(median(_phase_values(rounds, "latency", "rss_idle_bytes")), MIB),
         "rss_peak_mib": _scaled(median(_peak_rss(r) for r in rounds), MIB),
     }
     summary.update(recovery_summary(rounds))
@@ -93,13 +89,13 @@ def summarize(system: Row) -> Row:
 
 
 def _fmt(value: float | None, fmt: str) -> str:
-    return "–" if value is None else fmt.format(value)
+    return "-" if value is None else fmt.format(value)
 
 
 def _recovery_cell(summary: Row) -> str:
     kills = summary.get("kills", 0)
     if not kills:
-        return "–"
+        return "-"
     text = _fmt(summary.get("recovery_s"), "{:,.1f}")
     if summary.get("not_recovered"):
         cap = summary.get("recovery_cap_s") or 0
@@ -111,15 +107,12 @@ def _recovery_cell(summary: Row) -> str:
 
 
 def _cell(summary: Row, base: Row | None, key: str, fmt: str) -> str:
-    """The median, then ``(n×)``: its ratio to the baseline's median (>1 = bigger)."""
-    if key == "recovery_s":
-        text = _recovery_cell(summary)
-    else:
-        text = _fmt(summary.get(key), fmt)
+    """The median, then ``(nx)``: its ratio to the baseline's median (>1 = bigger)."""
+    text = _recovery_cell(summary) if key == "recovery_s" else _fmt(summary.get(key), fmt)
     value = summary.get(key)
     ref = base.get(key) if base else None
     if value is not None and ref and base is not summary:
-        text += f" ({value / ref:.2f}×)"
+        text += f" ({value / ref:.2f}x)"
     return text
 
 
@@ -147,6 +140,15 @@ def config_table(results: Row) -> str:
     return "\n".join(lines)
 
 
+def recovery_notes(results: Row) -> str:
+    lines = ["What each system does, by default, when a worker dies holding a job:"]
+    for name, data in results.get("systems", {}).items():
+        mechanism = data.get("config", {}).get("recovery_mechanism")
+        if mechanism:
+            lines.append(f"- **{name}**: {mechanism}")
+    return "\n".join(lines)
+
+
 def notes(results: Row, baseline: str) -> str:
     meta: Row = results.get("meta", {})
     args: Row = meta.get("args", {})
@@ -163,14 +165,14 @@ def notes(results: Row, baseline: str) -> str:
     if baseline not in results.get("systems", {}):
         parts.append(f"No ratios: {baseline} was not measured in this run.")
     else:
-        parts.append(f"(n×) = ratio to {baseline}.")
+        parts.append(f"(nx) = ratio to {baseline}.")
     return "\n".join(parts)
 
 
 def render(results: Row, baseline: str = "jobfleet", with_config: bool = True) -> str:
     out = [table(results, baseline), "", notes(results, baseline)]
     if with_config:
-        out += ["", config_table(results)]
+        out += ["", config_table(results), "", recovery_notes(results)]
     return "\n".join(out)
 
 

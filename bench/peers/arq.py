@@ -6,7 +6,6 @@ import asyncio
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
-from bench.peers.arq_tasks import MAX_JOBS_ENV
 from bench.peers.base import Peer
 from bench.procs import python_argv
 
@@ -15,7 +14,13 @@ class ArqPeer(Peer):
     name = "arq"
     distribution = "arq"
     import_name = "arq"
-    defaults = {"max_jobs": 10, "enqueue_concurrency": 50, "log_level": "WARNING"}
+    defaults = {
+        "max_jobs": 100,
+        "poll_delay": 0.5,
+        "job_timeout": 300,
+        "enqueue_concurrency": 50,
+        "log_level": "WARNING",
+    }
     recovery_mechanism = (
         "in-progress key expiry: the job stays in the queue and another worker can take it only "
         "after the dead worker's in-progress key expires (job timeout 300 s + 10 s by default)"
@@ -23,15 +28,20 @@ class ArqPeer(Peer):
 
     def connect(self) -> None:
         self._loop = asyncio.new_event_loop()
-        self._pool: ArqRedis = self._loop.run_until_complete(
-            create_pool(RedisSettings.from_dsn(self.redis_url))
-        )
+        try:
+            self._pool: ArqRedis = self._loop.run_until_complete(
+                create_pool(RedisSettings.from_dsn(self.redis_url))
+            )
+        except BaseException:
+            self._loop.close()
+            raise
 
     def worker_description(self) -> str:
         return (
-            f"arq worker (1 process, asyncio) max_jobs={self.options['max_jobs']}, other "
-            f"WorkerSettings default (poll_delay 0.5 s, job_timeout 300 s, keep_result 3600 s), "
-            f"log level {self.options['log_level']}"
+            f"arq worker (1 process, asyncio) max_jobs={self.options['max_jobs']}, "
+            f"poll_delay={self.options['poll_delay']} s, job_timeout="
+            f"{self.options['job_timeout']} s, other WorkerSettings default (keep_result "
+            f"3600 s), log level {self.options['log_level']}"
         )
 
     def enqueue_description(self) -> str:
@@ -42,11 +52,6 @@ class ArqPeer(Peer):
 
     def worker_argv(self, index: int) -> list[str]:
         return python_argv("-m", "bench.peers.arq_worker", str(self.options["log_level"]))
-
-    def worker_env(self, index: int) -> dict[str, str]:
-        env = super().worker_env(index)
-        env[MAX_JOBS_ENV] = str(self.options["max_jobs"])
-        return env
 
     async def _enqueue_many(self, n: int) -> None:
         chunk = int(self.options["enqueue_concurrency"])
@@ -64,9 +69,8 @@ class ArqPeer(Peer):
     def enqueue_sleeper(self, token: str, seconds: float) -> None:
         self._loop.run_until_complete(self._pool.enqueue_job("sleeper", token, seconds))
 
-    def close(self) -> None:
+    def disconnect(self) -> None:
         try:
             self._loop.run_until_complete(self._pool.aclose())
         finally:
             self._loop.close()
-        super().close()

@@ -10,7 +10,7 @@ from arq.connections import RedisSettings
 
 from bench.peers import jobs
 
-MAX_JOBS_ENV = "BENCH_ARQ_MAX_JOBS"
+_OPTIONS = jobs.worker_options()
 
 
 async def noop(ctx: dict[str, Any], sent: float) -> None:
@@ -32,4 +32,6 @@ class WorkerSettings:
     functions: ClassVar[list[Any]] = [noop, sleeper]
     on_startup = startup
     redis_settings = RedisSettings.from_dsn(os.environ.get(jobs.ENV_REDIS_URL, "redis://127.0.0.1"))
-    max_jobs = int(os.environ.get(MAX_JOBS_ENV, "10"))
+    max_jobs = int(_OPTIONS.get("max_jobs", 100))
+    poll_delay = float(_OPTIONS.get("poll_delay", 0.5))
+    job_timeout = int(_OPTIONS.get("job_timeout", 300))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import redis
 
-from bench.peers.jobs import ENV_REDIS_URL, READY_KEY
+from bench.peers.jobs import ENV_OPTIONS, ENV_REDIS_URL, READY_KEY
 from bench.procs import WorkerProcess
 
 OptionValue = str | int | float | bool
@@ -40,8 +41,8 @@ def parse_option(default: OptionValue, raw: str) -> OptionValue:
 class Peer(ABC):
     """One job-queue system: how to start its workers and how to enqueue the benchmark jobs.
 
-    Lifecycle (per phase, against a fresh Redis): ``Peer(url, workdir, options)`` ->
-    ``enqueue*`` / ``start_workers`` / ... -> ``stop_workers()`` -> ``close()``.
+    Lifecycle (per phase, against a fresh Redis): ``Peer(url, workdir, options)`` -> ``open()``
+    -> ``enqueue*`` / ``start_workers`` / ... -> ``stop_workers()`` -> ``close()``.
     """
 
     name: ClassVar[str]
@@ -65,15 +66,33 @@ class Peer(ABC):
         self.options: dict[str, OptionValue] = dict(self.defaults)
         for key, value in (options or {}).items():
             if key not in self.defaults:
-                raise KeyError(f"{self.name}: unknown option {key!r} (known: {sorted(self.defaults)})")
+                raise KeyError(
+                    f"{self.name}: unknown option {key!r} (known: {sorted(self.defaults)})"
+                )
             self.options[key] = value
         self.workers: list[WorkerProcess] = []
         self._started = 0
         self._bench_redis = redis.Redis.from_url(redis_url)
-        self.connect()
+        self.connected = False
 
+    def open(self) -> None:
+        """Connect the enqueueing client (construction alone opens nothing)."""
+        self.connect()
+        self.connected = True
+
+    def close(self) -> None:
+        if self.connected:
+            self.connected = False
+            self.disconnect()
+        self._bench_redis.close()
+
+    @abstractmethod
     def connect(self) -> None:
-        """Open the enqueueing client (called at the end of ``__init__``)."""
+        """Open the enqueueing client."""
+
+    @abstractmethod
+    def disconnect(self) -> None:
+        """Close the enqueueing client."""
 
     # --- what is benchmarked -------------------------------------------------------------------
 
@@ -114,7 +133,7 @@ class Peer(ABC):
         """The command line of worker number ``index``."""
 
     def worker_env(self, index: int) -> dict[str, str]:
-        return {ENV_REDIS_URL: self.redis_url}
+        return {ENV_REDIS_URL: self.redis_url, ENV_OPTIONS: json.dumps(self.options)}
 
     def start_worker(self) -> WorkerProcess:
         index = self._started
@@ -128,7 +147,9 @@ class Peer(ABC):
         self.workers.append(proc)
         return proc
 
-    def start_workers(self, n: int, wait_ready: bool = True, timeout_s: float = 60.0) -> list[WorkerProcess]:
+    def start_workers(
+        self, n: int, wait_ready: bool = True, timeout_s: float = 60.0
+    ) -> list[WorkerProcess]:
         procs = [self.start_worker() for _ in range(n)]
         if wait_ready:
             self.wait_ready(procs, timeout_s)
@@ -139,7 +160,8 @@ class Peer(ABC):
         deadline = time.monotonic() + timeout_s
         pending = list(procs)
         while pending:
-            ready = {int(raw) for raw in self._bench_redis.lrange(READY_KEY, 0, -1)}
+            raw_ready = cast(list[bytes], self._bench_redis.lrange(READY_KEY, 0, -1))
+            ready = {int(raw) for raw in raw_ready}
             pending = [p for p in pending if not (p.pids() & ready)]
             for proc in pending:
                 if not proc.alive():
@@ -185,6 +207,3 @@ class Peer(ABC):
     @abstractmethod
     def enqueue_sleeper(self, token: str, seconds: float) -> None:
         """Enqueue one sleeper job (see :func:`bench.peers.jobs.sleeper`)."""
-
-    def close(self) -> None:
-        self._bench_redis.close()

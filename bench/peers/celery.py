@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from bench.peers.base import Peer
-from bench.peers.celery_app import PREFETCH_ENV, make_app
+from bench.peers.celery_app import make_app
 from bench.procs import python_argv
 
 
@@ -17,30 +17,44 @@ class CeleryPeer(Peer):
         "pool": "threads",
         "concurrency": 8,
         "prefetch_multiplier": 4,
+        "visibility_timeout": 3600,
         "lean": True,
         "log_level": "WARNING",
     }
     recovery_mechanism = (
-        "acks_late: the killed worker's message stays in the Redis transport's 'unacked' hash and "
-        "is restored by a live worker only after the visibility timeout (default 3600 s)"
+        "acks_late: the killed worker's message waits in the Redis transport's 'unacked' hash "
+        "until a live worker restores it, which it checks about every 100 s (kombu polls every "
+        "10 s and acts on every 10th poll) for messages older than visibility_timeout (default "
+        "3600 s); the job re-runs after ~1 h by default"
     )
 
     def connect(self) -> None:
-        self._app: Celery = make_app(self.redis_url, int(self.options["prefetch_multiplier"]))
+        self._app: Celery = make_app(
+            self.redis_url,
+            int(self.options["prefetch_multiplier"]),
+            int(self.options["visibility_timeout"]),
+        )
         self._noop = self._app.tasks["bench.noop"]
         self._sleeper = self._app.tasks["bench.sleeper"]
 
     def worker_description(self) -> str:
-        lean = ", --without-gossip --without-mingle --without-heartbeat" if self.options["lean"] else ""
+        lean = (
+            ", --without-gossip --without-mingle --without-heartbeat"
+            if self.options["lean"]
+            else ""
+        )
         return (
             f"celery worker --pool {self.options['pool']} --concurrency "
             f"{self.options['concurrency']}, prefetch multiplier "
-            f"{self.options['prefetch_multiplier']}, acks_late=True, no result backend"
+            f"{self.options['prefetch_multiplier']}, acks_late=True, visibility_timeout "
+            f"{self.options['visibility_timeout']} s, no result backend"
             f"{lean}, log level {self.options['log_level']}"
         )
 
     def enqueue_description(self) -> str:
-        return "Task.apply_async(producer=...) in a loop over one producer (Celery has no bulk send)"
+        return (
+            "Task.apply_async(producer=...) in a loop over one producer (Celery has no bulk send)"
+        )
 
     def worker_argv(self, index: int) -> list[str]:
         argv = python_argv(
@@ -54,11 +68,6 @@ class CeleryPeer(Peer):
             argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         return argv
 
-    def worker_env(self, index: int) -> dict[str, str]:
-        env = super().worker_env(index)
-        env[PREFETCH_ENV] = str(self.options["prefetch_multiplier"])
-        return env
-
     def enqueue(self, n: int) -> None:
         with self._app.producer_or_acquire() as producer:
             for _ in range(n):
@@ -70,6 +79,5 @@ class CeleryPeer(Peer):
     def enqueue_sleeper(self, token: str, seconds: float) -> None:
         self._sleeper.apply_async(args=(token, seconds))
 
-    def close(self) -> None:
+    def disconnect(self) -> None:
         self._app.close()
-        super().close()

@@ -14,17 +14,18 @@ from celery.signals import worker_ready
 
 from bench.peers import jobs
 
-PREFETCH_ENV = "BENCH_CELERY_PREFETCH"
 
-
-def make_app(broker_url: str, prefetch_multiplier: int = 4) -> Celery:
+def make_app(
+    broker_url: str, prefetch_multiplier: int = 4, visibility_timeout: int = 3600
+) -> Celery:
+    """The app; ``visibility_timeout`` is the Redis transport's (3600 s is kombu's default)."""
     app = Celery("bench", broker=broker_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,
         task_ignore_result=True,
         worker_prefetch_multiplier=prefetch_multiplier,
         broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=True,
+        broker_transport_options={"visibility_timeout": visibility_timeout},
     )
     app.task(name="bench.noop")(_noop)
     app.task(name="bench.sleeper")(_sleeper)
@@ -45,5 +46,10 @@ def _on_ready(**_: Any) -> None:
 
 # Only worker processes (started with BENCH_REDIS_URL set) build the module-level app.
 if jobs.ENV_REDIS_URL in os.environ:
-    app = make_app(jobs.redis_url(), int(os.environ.get(PREFETCH_ENV, "4")))
+    _options = jobs.worker_options()
+    app = make_app(
+        jobs.redis_url(),
+        int(_options.get("prefetch_multiplier", 4)),
+        int(_options.get("visibility_timeout", 3600)),
+    )
     worker_ready.connect(_on_ready, weak=False)

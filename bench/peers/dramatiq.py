@@ -15,7 +15,7 @@ class DramatiqPeer(Peer):
     name = "dramatiq"
     distribution = "dramatiq"
     import_name = "dramatiq"
-    defaults = {"threads": 8}
+    defaults = {"threads": 8, "heartbeat_timeout": 60_000, "maintenance_chance": 1000}
     recovery_mechanism = (
         "heartbeats: a dead worker's unacked messages are requeued by the maintenance step of the "
         "dispatch script, which runs on ~0.1% of broker commands (maintenance_chance=1000 per "
@@ -23,13 +23,15 @@ class DramatiqPeer(Peer):
     )
 
     def connect(self) -> None:
-        self._broker = make_broker(self.redis_url, worker=False)
+        self._broker = make_broker(self.redis_url, worker=False, options=self.options)
         self._actors: dict[str, Actor[Any, Any]] = declare_actors(self._broker)
 
     def worker_description(self) -> str:
         return (
             f"dramatiq --processes 1 --threads {self.options['threads']} per worker (a supervisor "
-            "plus one worker process), RedisBroker defaults, default middleware"
+            f"plus one worker process), RedisBroker heartbeat_timeout "
+            f"{self.options['heartbeat_timeout']} ms, maintenance_chance "
+            f"{self.options['maintenance_chance']}/1e6, default middleware"
         )
 
     def enqueue_description(self) -> str:
@@ -53,6 +55,5 @@ class DramatiqPeer(Peer):
     def enqueue_sleeper(self, token: str, seconds: float) -> None:
         self._actors["sleeper"].send(token, seconds)
 
-    def close(self) -> None:
+    def disconnect(self) -> None:
         self._broker.close()
-        super().close()

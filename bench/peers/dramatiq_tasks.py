@@ -7,7 +7,11 @@ import os
 from typing import Any
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import (
+    DEFAULT_HEARTBEAT_TIMEOUT,
+    DEFAULT_MAINTENANCE_CHANCE,
+    RedisBroker,
+)
 from dramatiq.middleware import Middleware
 
 from bench.peers import jobs
@@ -25,15 +29,22 @@ class ReadyMiddleware(Middleware):
 def declare_actors(target: RedisBroker) -> dict[str, dramatiq.Actor[Any, Any]]:
     """Bind the benchmark's actors to ``target`` (the enqueuer binds them to its own broker)."""
     return {
-        "noop": dramatiq.actor(jobs.noop, actor_name="noop", queue_name=QUEUE, broker=target),
-        "sleeper": dramatiq.actor(
-            jobs.sleeper, actor_name="sleeper", queue_name=QUEUE, broker=target
+        "noop": dramatiq.actor(actor_name="noop", queue_name=QUEUE, broker=target)(jobs.noop),
+        "sleeper": dramatiq.actor(actor_name="sleeper", queue_name=QUEUE, broker=target)(
+            jobs.sleeper
         ),
     }
 
 
-def make_broker(url: str, worker: bool) -> RedisBroker:
-    made = RedisBroker(url=url)
+def make_broker(url: str, worker: bool, options: dict[str, Any] | None = None) -> RedisBroker:
+    """The broker; ``heartbeat_timeout`` (ms) and ``maintenance_chance`` (per million commands)
+    default to Dramatiq's own defaults."""
+    options = options or {}
+    made = RedisBroker(  # type: ignore[no-untyped-call]
+        url=url,
+        heartbeat_timeout=int(options.get("heartbeat_timeout", DEFAULT_HEARTBEAT_TIMEOUT)),
+        maintenance_chance=int(options.get("maintenance_chance", DEFAULT_MAINTENANCE_CHANCE)),
+    )
     if worker:
         made.add_middleware(ReadyMiddleware())
     return made
@@ -41,6 +52,6 @@ def make_broker(url: str, worker: bool) -> RedisBroker:
 
 # Only worker processes (started with BENCH_REDIS_URL set) build the module-level broker.
 if jobs.ENV_REDIS_URL in os.environ:
-    broker = make_broker(jobs.redis_url(), worker=True)
+    broker = make_broker(jobs.redis_url(), worker=True, options=jobs.worker_options())
     dramatiq.set_broker(broker)
     actors = declare_actors(broker)

@@ -29,7 +29,6 @@ import sys
 from pathlib import Path
 
 from bench.peers.base import Peer
-from bench.peers.jobs import ENV_REDIS_URL
 
 IMPLEMENTED = False
 
@@ -56,6 +55,9 @@ class JobfleetPeer(Peer):
     def connect(self) -> None:
         pass  # TODO(jobfleet): open a cluster.queue.JobQueue on a private event loop
 
+    def disconnect(self) -> None:
+        pass  # TODO(jobfleet): close it
+
     def worker_description(self) -> str:
         return f"jobfleet worker, JOBFLEET_CONCURRENCY={self.options['concurrency']}"
 
@@ -69,14 +71,17 @@ class JobfleetPeer(Peer):
     def worker_env(self, index: int) -> dict[str, str]:
         log_dir = self.workdir / f"jobfleet-logs-{index}"
         log_dir.mkdir(parents=True, exist_ok=True)
-        return {
-            ENV_REDIS_URL: self.redis_url,
-            "JOBFLEET_REDIS_URL": self.redis_url,
-            "JOBFLEET_CONCURRENCY": str(self.options["concurrency"]),
-            "JOBFLEET_LOG_DIR": str(log_dir),
-            "JOBFLEET_TASKS_MODULE": "bench.peers.jobfleet_tasks",  # TODO(jobfleet): write it
-            "JOBFLEET_WORKER_NAME": f"bench-{index}",
-        }
+        env = super().worker_env(index)
+        env.update(
+            {
+                "JOBFLEET_REDIS_URL": self.redis_url,
+                "JOBFLEET_CONCURRENCY": str(self.options["concurrency"]),
+                "JOBFLEET_LOG_DIR": str(log_dir),
+                "JOBFLEET_TASKS_MODULE": "bench.peers.jobfleet_tasks",  # TODO(jobfleet): write it
+                "JOBFLEET_WORKER_NAME": f"bench-{index}",
+            }
+        )
+        return env
 
     def enqueue(self, n: int) -> None:
         raise NotImplementedError("TODO(jobfleet): batch submit via cluster.queue")
@@ -85,4 +90,6 @@ class JobfleetPeer(Peer):
         raise NotImplementedError("TODO(jobfleet): submit one noop(sent) via cluster.queue")
 
     def enqueue_sleeper(self, token: str, seconds: float) -> None:
-        raise NotImplementedError("TODO(jobfleet): submit sleeper(token, seconds) via cluster.queue")
+        raise NotImplementedError(
+            "TODO(jobfleet): submit sleeper(token, seconds) via cluster.queue"
+        )

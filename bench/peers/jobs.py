@@ -9,18 +9,22 @@ recording costs every system the same single round trip:
 * ``bench:starts`` -- ``"<token> <pid> <started>"`` pushed when a sleeper job begins;
 * ``bench:slept``  -- ``"<token>"`` pushed when a sleeper job ends.
 
-Worker processes find the server in ``BENCH_REDIS_URL``.
+Worker processes find the server in ``BENCH_REDIS_URL`` and the system's options (JSON) in
+``BENCH_OPTIONS``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
+from typing import Any
 
 import redis
 
 ENV_REDIS_URL = "BENCH_REDIS_URL"
+ENV_OPTIONS = "BENCH_OPTIONS"
 READY_KEY = "bench:ready"
 DONE_KEY = "bench:done"
 STARTS_KEY = "bench:starts"
@@ -33,6 +37,12 @@ _client_pid = 0
 
 def redis_url() -> str:
     return os.environ[ENV_REDIS_URL]
+
+
+def worker_options() -> dict[str, Any]:
+    """The peer's options as passed by the harness (empty outside a benchmark worker)."""
+    options: dict[str, Any] = json.loads(os.environ.get(ENV_OPTIONS, "{}"))
+    return options
 
 
 def client() -> redis.Redis:

@@ -47,8 +47,7 @@ class RqPeer(Peer):
         batch = int(self.options["batch"])
         for start in range(0, n, batch):
             datas = [
-                Queue.prepare_data(rq_tasks.noop, args=(0.0,))
-                for _ in range(min(batch, n - start))
+                Queue.prepare_data(rq_tasks.noop, args=(0.0,)) for _ in range(min(batch, n - start))
             ]
             self._queue.enqueue_many(datas)
 
@@ -58,6 +57,5 @@ class RqPeer(Peer):
     def enqueue_sleeper(self, token: str, seconds: float) -> None:
         self._queue.enqueue(rq_tasks.sleeper, token, seconds)
 
-    def close(self) -> None:
+    def disconnect(self) -> None:
         self._conn.close()
-        super().close()

@@ -1,0 +1,1 @@
+"""jobfleet's side-by-side benchmark against RQ, Celery, Dramatiq and arq (``python -m bench``)."""
