@@ -1,95 +1,95 @@
-"""jobfleet adapter -- STUB.
+"""jobfleet: ``jobfleet worker`` processes, jobs submitted through ``cluster.queue.JobQueue``.
 
-TODO(jobfleet): finish this adapter once the worker and the queue API settle. Until
-``IMPLEMENTED`` is True (and ``cluster.queue`` imports), the harness skips jobfleet and runs the
-peers only; ``--systems jobfleet`` then fails with the reason.
-
-What is left to do:
-
-1. Tasks: a module (e.g. ``bench/peers/jobfleet_tasks.py``) registering two tasks that call
-   :func:`bench.peers.jobs.noop` / :func:`bench.peers.jobs.sleeper` (or async equivalents that
-   RPUSH the same entries), plus a "ready" hook calling :func:`bench.peers.jobs.mark_ready`
-   from each worker process once it claims jobs (if jobfleet has no hook, push it from the
-   tasks module's import in the worker and keep a short settle delay).
-2. ``worker_argv``/``worker_env``: below is the expected shape (``jobfleet worker`` with
-   ``JOBFLEET_REDIS_URL``, ``JOBFLEET_CONCURRENCY``, ``JOBFLEET_LOG_DIR``,
-   ``JOBFLEET_TASKS_MODULE``); check the names against ``cluster.settings``.
-3. ``connect``/``enqueue``/``enqueue_one``/``enqueue_sleeper``/``close``: submit through
-   ``cluster.queue.JobQueue`` (async: run it on a private event loop as ``bench/peers/arq.py``
-   does); ``enqueue`` should use the batch submit path.
-4. ``recovery_mechanism``: describe the lease (``JOBFLEET_LEASE_S``, default 5 s) + maintenance.
-5. Set ``IMPLEMENTED = True``.
+Everything the product guarantees stays on: leases renewed by heartbeat, fencing tokens,
+completion recorded atomically with the acknowledgement, and one log file per attempt on disk.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import asyncio
 import shutil
 import sys
 from pathlib import Path
 
 from bench.peers.base import Peer
 
-IMPLEMENTED = False
+BATCH = 1000
 
 
 class JobfleetPeer(Peer):
     name = "jobfleet"
     distribution = "jobfleet"
     import_name = "cluster.queue"
-    defaults = {"concurrency": 8}
-    recovery_mechanism = "TODO: lease expiry (JOBFLEET_LEASE_S) reclaimed by worker maintenance"
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        try:
-            found = importlib.util.find_spec(cls.import_name) is not None
-        except ModuleNotFoundError:
-            found = False
-        if not found:
-            return "jobfleet (cluster.queue) is not importable"
-        if not IMPLEMENTED:
-            return "bench/peers/jobfleet.py is still a stub (see its TODO)"
-        return None
+    defaults = {"concurrency": 64, "lease_s": 5.0}
+    recovery_mechanism = (
+        "lease (JOBFLEET_LEASE_S, default 5 s) renewed every lease/3 s; every worker and the "
+        "master reclaim lapsed leases every 0.25 s"
+    )
 
     def connect(self) -> None:
-        pass  # TODO(jobfleet): open a cluster.queue.JobQueue on a private event loop
+        from redis.asyncio import Redis
+
+        from cluster.queue import JobQueue
+
+        self._loop = asyncio.new_event_loop()
+        self._redis = Redis.from_url(self.redis_url, decode_responses=True)
+        self._queue = JobQueue(self._redis)
 
     def disconnect(self) -> None:
-        pass  # TODO(jobfleet): close it
+        try:
+            self._loop.run_until_complete(self._redis.aclose())
+        finally:
+            self._loop.close()
 
     def worker_description(self) -> str:
-        return f"jobfleet worker, JOBFLEET_CONCURRENCY={self.options['concurrency']}"
+        return (
+            f"jobfleet worker (asyncio), JOBFLEET_CONCURRENCY={self.options['concurrency']}, "
+            f"lease {self.options['lease_s']} s, a log file per attempt"
+        )
+
+    def enqueue_description(self) -> str:
+        return f"JobQueue.submit, {BATCH} jobs per call (one Lua script per batch)"
 
     def worker_argv(self, index: int) -> list[str]:
         script = Path(sys.executable).parent / "jobfleet"
         if script.exists():
             return [str(script), "worker"]
-        found = shutil.which("jobfleet")
-        return [found or "jobfleet", "worker"]
+        return [shutil.which("jobfleet") or "jobfleet", "worker"]
 
     def worker_env(self, index: int) -> dict[str, str]:
-        log_dir = self.workdir / f"jobfleet-logs-{index}"
+        log_dir = self.workdir / "jobfleet-logs"  # shared by the workers, like the volume
         log_dir.mkdir(parents=True, exist_ok=True)
         env = super().worker_env(index)
         env.update(
             {
                 "JOBFLEET_REDIS_URL": self.redis_url,
                 "JOBFLEET_CONCURRENCY": str(self.options["concurrency"]),
+                "JOBFLEET_LEASE_S": str(self.options["lease_s"]),
                 "JOBFLEET_LOG_DIR": str(log_dir),
-                "JOBFLEET_TASKS_MODULE": "bench.peers.jobfleet_tasks",  # TODO(jobfleet): write it
+                "JOBFLEET_TASKS_MODULE": "bench.peers.jobfleet_tasks",
                 "JOBFLEET_WORKER_NAME": f"bench-{index}",
+                "JOBFLEET_METRICS_PORT": "0",
             }
         )
         return env
 
+    def _submit(self, specs: list[object]) -> None:
+        self._loop.run_until_complete(self._queue.submit(specs))  # type: ignore[arg-type]
+
     def enqueue(self, n: int) -> None:
-        raise NotImplementedError("TODO(jobfleet): batch submit via cluster.queue")
+        from cluster.models import JobSpec
+
+        for start in range(0, n, BATCH):
+            count = min(BATCH, n - start)
+            self._submit([JobSpec(type="bench_noop", payload={"sent": 0.0})] * count)
 
     def enqueue_one(self, sent: float) -> None:
-        raise NotImplementedError("TODO(jobfleet): submit one noop(sent) via cluster.queue")
+        from cluster.models import JobSpec
+
+        self._submit([JobSpec(type="bench_noop", payload={"sent": sent})])
 
     def enqueue_sleeper(self, token: str, seconds: float) -> None:
-        raise NotImplementedError(
-            "TODO(jobfleet): submit sleeper(token, seconds) via cluster.queue"
-        )
+        from cluster.models import JobSpec
+
+        payload = {"token": token, "seconds": seconds}
+        self._submit([JobSpec(type="bench_sleeper", payload=payload)])
