@@ -10,8 +10,9 @@ from typing import Any
 
 import orjson
 
+from cluster import console, metrics
 from cluster.errors import ApiError
-from cluster.logs import setup_logging
+from cluster.logs import bind, setup_logging
 from cluster.settings import get_settings
 
 
@@ -40,7 +41,16 @@ def _run_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     setup_logging()
     registry = load_registry(settings.tasks_module)
-    return asyncio.run(Worker(settings, registry).run())
+    if settings.metrics_port:  # 0: no metrics, and prometheus_client is never imported
+        metrics.enable("worker")
+        metrics.serve(settings.metrics_port)
+
+    async def run() -> int:
+        worker = Worker(settings, registry)
+        bind(worker=worker.id)  # every log event of this process names the worker
+        return await worker.run()
+
+    return asyncio.run(run())
 
 
 def _print(data: Any) -> None:
@@ -69,7 +79,7 @@ def _submit(args: argparse.Namespace) -> int:
         )
         if v is not None
     }
-    with Client(args.url) as client:
+    with Client(args.url, token=args.token) as client:
         _print(client.submit(args.type, _payload(args.payload), args.idempotency_key, **options))
     return 0
 
@@ -77,7 +87,7 @@ def _submit(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from cluster.client import Client
 
-    with Client(args.url) as client:
+    with Client(args.url, token=args.token) as client:
         _print(client.job(args.id))
     return 0
 
@@ -85,13 +95,19 @@ def _status(args: argparse.Namespace) -> int:
 def _logs(args: argparse.Namespace) -> int:
     from cluster.client import Client
 
-    with Client(args.url) as client:
+    with Client(args.url, token=args.token) as client:
         for attempt in client.logs(args.id)["attempts"]:
             state = "complete" if attempt["complete"] else "INCOMPLETE"
             sys.stdout.write(f"--- attempt {attempt['attempt']} ({state})\n")
             for line in attempt["lines"]:
                 sys.stdout.write(orjson.dumps(line).decode() + "\n")
     return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from cluster.auth import main as token_main
+
+    return token_main(["--scopes", args.scopes])
 
 
 def _chaos(args: argparse.Namespace) -> int:
@@ -112,11 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--url", default="http://127.0.0.1:8000", help="the master's URL")
+        cmd.add_argument(
+            "--token", help="API token (default: $JOBFLEET_TOKEN; none for an open master)"
+        )
         cmd.set_defaults(run=run)
         return cmd
 
     submit = client_command("submit", _submit, "submit one job")
-    submit.add_argument("type")
+    submit.add_argument("type", nargs="?", help="the job type (or --file)")
     submit.add_argument("--payload", default="{}", help="JSON object")
     submit.add_argument("--queue")
     submit.add_argument("--delay", type=float)
@@ -124,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--idempotency-key")
     client_command("status", _status, "show a job").add_argument("id")
     client_command("logs", _logs, "show a job's logs").add_argument("id")
+    token = sub.add_parser("token", help="generate an API token and its hashed entry")
+    token.add_argument("--scopes", default="submit,read", help="some of submit, read, admin")
+    token.set_defaults(run=_token)
+    console.register(sub, client_command)  # submit --file, watch, logs -f, retry, cancel, ...
     chaos = sub.add_parser("chaos", help="the chaos validation suite", add_help=False)
     chaos.add_argument("rest", nargs=argparse.REMAINDER)
     chaos.set_defaults(run=_chaos)

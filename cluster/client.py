@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,10 +13,20 @@ from cluster.errors import ApiError
 __all__ = ["ApiError", "Client"]
 
 
+TOKEN_ENV = "JOBFLEET_TOKEN"
+
+
 class Client:
-    def __init__(self, url: str = "http://127.0.0.1:8000", timeout: float = 10.0) -> None:
+    """``token``: the API token to send (``Authorization: Bearer``); by default the value of
+    ``JOBFLEET_TOKEN``, and none when that is unset or empty (an open master)."""
+
+    def __init__(
+        self, url: str = "http://127.0.0.1:8000", timeout: float = 10.0, token: str | None = None
+    ) -> None:
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout)
+        token = token if token is not None else os.environ.get(TOKEN_ENV, "").strip()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
     def close(self) -> None:
         self.http.close()

@@ -25,6 +25,9 @@ key                       type    meaning
 ``jf:worker:{wid}``       hash    a worker's self-description (host, pid, jobs it runs);
                                   expires a few heartbeats after the worker stops
 ``jf:tasks``              hash    task type -> last time a worker announced it (ms)
+``jf:rl:{client}``        hash    submission rate-limit bucket of one API token (its name or
+                                  hash prefix) or client address: ``tokens``, ``at`` (ms);
+                                  expires once full again (``scripts/ratelimit.lua``)
 ========================  ======  ===========================================================
 
 Job record fields (``jf:job:{id}``): ``id type queue payload status attempts base max_attempts
@@ -125,3 +128,6 @@ class Keys:
     @property
     def tasks(self) -> str:
         return f"{self.prefix}:tasks"
+
+    def rate_bucket(self, client: str) -> str:
+        return f"{self.prefix}:rl:{client}"

@@ -19,8 +19,13 @@ import orjson
 from redis.asyncio import Redis
 
 from cluster.keys import Keys
+from cluster.listing import QueueStats, list_jobs, queue_stats
 from cluster.models import JobRecord, JobSpec
 from cluster.scripts import Scripts
+
+# the read-side views live in cluster.listing; importers know them from here
+__all__ = ["ClaimedJob", "JobQueue", "Maintenance", "Outcome", "QueueStats", "Submitted"]
+__all__ += ["list_jobs", "new_job_id", "queue_stats", "wall_clock_ms"]
 
 T = TypeVar("T")
 Arg = str | int | float | bytes
@@ -76,8 +81,15 @@ class Outcome:
             "duration_s": round((self.finished_ms - self.started_ms) / 1000, 3),
         }
         if self.outcome != "succeeded":
-            record["error"] = self.value[:2000]
+            record["error"] = self.text[:2000]
         return orjson.dumps(record).decode()[1:]
+
+    @property
+    def text(self) -> str:
+        """``value`` as valid UTF-8: an error message may hold lone surrogates (bytes decoded
+        with ``surrogateescape``: file names, subprocess output), which neither JSON nor Redis
+        can carry; they are kept visible as ``\\udcff``-style escapes."""
+        return self.value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -172,9 +184,9 @@ class JobQueue:
                 spec.type,
                 orjson.dumps(spec.payload),
                 spec.max_attempts or default_max_attempts,
-                int((spec.timeout_s or default_timeout_s) * 1000),
+                _ms(spec.timeout_s or default_timeout_s, least=1),
                 spec.priority,
-                now + int(spec.delay_s * 1000),
+                now + _ms(spec.delay_s),
                 slot,
             ]
         return args, job_keys, idem_keys
@@ -230,7 +242,7 @@ class JobQueue:
                     o.job.id,
                     o.job.attempt,
                     o.outcome,
-                    o.value,
+                    o.text,
                     o.retry_at_ms,
                     o.attempt_tail(worker),
                 ]
@@ -354,47 +366,14 @@ class JobQueue:
         return [JobRecord.from_hash(r) if r else None for r in rows]
 
 
+def _ms(seconds: float, least: int = 0) -> int:
+    """Seconds to whole milliseconds, rounded to the nearest (``int`` would truncate: 1.001 s
+    is 1000.99... ms), and at least ``least`` (a positive timeout must not become 0 ms)."""
+    return max(least, round(seconds * 1000))
+
+
 def _group(items: Iterable[T], key: Callable[[T], str]) -> dict[str, list[T]]:
     groups: dict[str, list[T]] = defaultdict(list)
     for item in items:
         groups[key(item)].append(item)
     return groups
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    name: str
-    queued: int
-    running: int
-    scheduled: int
-    failed: int
-
-
-async def queue_stats(queue: JobQueue, names: Iterable[str]) -> list[QueueStats]:
-    """Depth, in flight, scheduled and dead-lettered counts per queue (one round trip)."""
-    known: set[str] = await queue.redis.smembers(queue.keys.queues)  # type: ignore[assignment]
-    names = sorted(set(names) | known)
-    async with queue.redis.pipeline(transaction=False) as pipe:
-        for name in names:
-            q = queue.keys.queue(name)
-            for key in (q.ready, q.leases, q.scheduled, q.dead):
-                pipe.zcard(key)
-        counts = await pipe.execute()
-    return [QueueStats(name, *counts[i * 4 : i * 4 + 4]) for i, name in enumerate(names)]
-
-
-async def list_jobs(
-    queue: JobQueue, status: str | None, limit: int, cursor: int | None
-) -> tuple[list[JobRecord], int | None]:
-    """Jobs newest first, optionally of one status; returns the page and the next cursor."""
-    index = queue.keys.index(status) if status else queue.keys.index_all
-    high = f"({cursor}" if cursor is not None else "+inf"
-    rows: list[tuple[str, float]] = await queue.redis.zrevrangebyscore(  # type: ignore[assignment]
-        index, high, "-inf", start=0, num=limit, withscores=True
-    )
-    records = await queue.get_many([job_id for job_id, _ in rows])
-    gone = [job_id for (job_id, _), r in zip(rows, records, strict=True) if r is None]
-    if gone:  # records expired after their result TTL: drop them from the index lazily
-        await queue.redis.zrem(index, *gone)
-    next_cursor = int(rows[-1][1]) if len(rows) == limit else None
-    return [r for r in records if r is not None], next_cursor

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     # --- Redis -----------------------------------------------------------------------------
     redis_url: str = "redis://localhost:6379/0"
     redis_password: SecretStr | None = None
+    redis_username: str | None = None  # an ACL user (compose: `jobfleet`); None = `default`
     key_prefix: str = Field(default="jf", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
 
     # --- master ----------------------------------------------------------------------------
@@ -34,6 +35,15 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=5_000, ge=1)
     idempotency_ttl_s: int = Field(default=86_400, ge=1)
     result_ttl_s: int = Field(default=7 * 86_400, ge=60)
+    max_payload_depth: int = Field(default=32, ge=1, le=256)  # nesting of objects and arrays
+
+    # --- access and abuse limits (cluster/auth.py, cluster/master/guard.py) ----------------
+    # Entries `<sha256 hex>:<scope>+<scope>` (see cluster/auth.py); none at all = open API.
+    api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_tokens_file: Path | None = None
+    submit_rate: float = Field(default=2_000.0, ge=0)  # jobs/s per token (or IP); 0 = no limit
+    submit_burst: int = Field(default=20_000, ge=1)  # jobs a token may submit at once
+    max_queue_depth: int = Field(default=100_000, ge=0)  # ready + scheduled per queue; 0 = any
 
     # --- queues ----------------------------------------------------------------------------
     queues: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
@@ -52,6 +62,7 @@ class Settings(BaseSettings):
     heartbeat_file: Path | None = None
     tasks_module: str | None = None
     worker_name: str | None = None
+    metrics_port: int = Field(default=0, ge=0, le=65535)  # worker/autoscaler /metrics; 0 = off
 
     @field_validator("queues", mode="before")
     @classmethod
@@ -59,6 +70,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        from cluster.auth import parse_entry, split_entries
+
+        entries = split_entries(value) if isinstance(value, str) else value
+        if isinstance(entries, list):
+            for entry in entries:
+                parse_entry(str(entry))  # refuse a malformed entry at start-up
+        return entries
 
     @field_validator("queues")
     @classmethod

@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from cluster import __version__
-from cluster.master import jobs, ops
+from cluster import __version__, metrics
+from cluster.master import jobs, ops, telemetry, ui
 from cluster.master.errors import install_error_handlers
+from cluster.master.hardening import install_hardening
 from cluster.master.state import MasterState
 from cluster.settings import Settings, get_settings
 
@@ -17,6 +18,7 @@ from cluster.settings import Settings, get_settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; Redis is connected when it starts serving."""
     settings = settings or get_settings()
+    metrics.enable("master")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,6 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Submit jobs; every accepted job runs to completion at least once.",
     )
     install_error_handlers(app)
+    install_hardening(app, settings)  # tokens, OOM answer, OpenAPI (after the handlers)
     app.include_router(jobs.router)
     app.include_router(ops.router)
+    app.include_router(telemetry.router)  # GET /metrics
+    app.include_router(ui.router)  # GET /ui: the status page
     return app

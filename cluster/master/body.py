@@ -46,31 +46,62 @@ def parse_model(model: type[M], body: bytes) -> M:
 
 
 def check_idempotency_key(value: str | None) -> str | None:
-    if value is not None and not IDEMPOTENCY_KEY.match(value):
+    if value is not None and not IDEMPOTENCY_KEY.fullmatch(value):
         raise ApiError(400, "Idempotency-Key must be 1 to 200 printable ASCII characters")
     return value
+
+
+MIN_TIMEOUT_S = 0.001  # stored in whole milliseconds: anything smaller would become 0
 
 
 def check_specs(specs: list[JobSpec], settings: Settings, known_types: frozenset[str]) -> None:
     """Refuse what no worker could run: unknown types or queues, oversized payloads."""
     for number, spec in enumerate(specs):
-        where = f"job {number}: " if len(specs) > 1 else ""
-        if spec.type not in known_types:
-            raise ApiError(
-                422,
-                f"{where}unknown job type {spec.type!r}; known types: "
-                f"{', '.join(sorted(known_types))}",
-            )
-        if spec.queue not in settings.queues:
-            raise ApiError(
-                422,
-                f"{where}unknown queue {spec.queue!r}; declared queues: "
-                f"{', '.join(settings.queues)}",
-            )
-        size = len(orjson.dumps(spec.payload))
-        if size > settings.max_payload_bytes:
-            raise ApiError(
-                413,
-                f"{where}payload of {size} bytes is over the "
-                f"{settings.max_payload_bytes}-byte limit",
-            )
+        _check_spec(spec, f"job {number}: " if len(specs) > 1 else "", settings, known_types)
+
+
+def _check_spec(spec: JobSpec, where: str, settings: Settings, known_types: frozenset[str]) -> None:
+    if spec.type not in known_types:
+        raise ApiError(
+            422,
+            f"{where}unknown job type {spec.type!r}; known types: {', '.join(sorted(known_types))}",
+        )
+    if spec.queue not in settings.queues:
+        raise ApiError(
+            422,
+            f"{where}unknown queue {spec.queue!r}; declared queues: {', '.join(settings.queues)}",
+        )
+    if spec.timeout_s is not None and spec.timeout_s < MIN_TIMEOUT_S:
+        raise ApiError(422, f"{where}timeout_s: must be at least {MIN_TIMEOUT_S} (1 ms)")
+    size = _payload_size(spec, where)
+    if size > settings.max_payload_bytes:
+        raise ApiError(
+            413,
+            f"{where}payload of {size} bytes is over the {settings.max_payload_bytes}-byte limit",
+        )
+    if json_depth(spec.payload) > settings.max_payload_depth:
+        raise ApiError(
+            422, f"{where}payload: nested deeper than {settings.max_payload_depth} levels"
+        )
+
+
+def _payload_size(spec: JobSpec, where: str) -> int:
+    """The payload's size as stored; 422 if it cannot be stored (e.g. an integer over 64 bits)."""
+    try:
+        return len(orjson.dumps(spec.payload))
+    except orjson.JSONEncodeError as exc:
+        raise ApiError(422, f"{where}payload: cannot be stored as JSON ({exc})") from None
+
+
+def json_depth(value: object) -> int:
+    """How deeply objects and arrays nest in ``value`` (a scalar is 0, ``{}`` is 1); iterative,
+    so no payload can exhaust the stack."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
+from cluster import metrics
+
 log = logging.getLogger("jobfleet.master")
 
 
@@ -46,10 +48,12 @@ def describe_validation(exc: ValidationError | RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
+        metrics.rejected(request.method, request.url.path, exc.status)
         return error_response(exc.status, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        metrics.rejected(request.method, request.url.path, 422)
         return error_response(422, describe_validation(exc))
 
     @app.exception_handler(HTTPException)

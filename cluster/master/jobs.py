@@ -10,9 +10,11 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
+from cluster import metrics
 from cluster.keys import STATUSES
 from cluster.master.body import check_idempotency_key, check_specs, parse_model, read_body
 from cluster.master.errors import ApiError
+from cluster.master.guard import admit
 from cluster.master.state import MasterState
 from cluster.models import JOB_ID_PATTERN, BatchSpec, JobRecord, JobSpec
 from cluster.queue import list_jobs
@@ -47,7 +49,7 @@ def _schema(model: type[JobSpec] | type[BatchSpec]) -> dict[str, Any]:
 
 
 def _job_id(job_id: str) -> str:
-    if not _JOB_ID.match(job_id):
+    if not _JOB_ID.fullmatch(job_id):  # not match: `$` also matches before a final \n
         raise ApiError(404, "no such job: a job id is 32 lowercase hex characters")
     return job_id
 
@@ -69,12 +71,14 @@ async def submit(
     key = check_idempotency_key(idempotency_key)
     spec = parse_model(JobSpec, await read_body(request, state.settings.max_body_bytes))
     check_specs([spec], state.settings, await state.task_types())
+    await admit(request, state, [spec])  # queue depth (503), rate limit (429)
     (result,) = await state.queue.submit(
         [spec],
         [key],
         default_max_attempts=state.settings.default_max_attempts,
         default_timeout_s=state.settings.default_timeout_s,
     )
+    metrics.submitted(spec.queue, int(result.created))
     record = await state.queue.get(result.id)
     if record is None:  # only if its TTL ran out between the two calls
         raise ApiError(409, f"job {result.id} for this Idempotency-Key has expired")
@@ -94,11 +98,13 @@ async def submit_batch(request: Request) -> Response:
             413, f"batch of {len(batch.jobs)} jobs is over the {state.settings.max_batch}-job limit"
         )
     check_specs(batch.jobs, state.settings, await state.task_types())
+    await admit(request, state, batch.jobs)  # queue depth (503), rate limit (429)
     results = await state.queue.submit(
         batch.jobs,
         default_max_attempts=state.settings.default_max_attempts,
         default_timeout_s=state.settings.default_timeout_s,
     )
+    metrics.submitted_batch(spec.queue for spec in batch.jobs)
     return _json({"ids": [r.id for r in results]}, 202)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from cluster import metrics
 from cluster.connection import connect
 from cluster.presence import known_task_types
 from cluster.queue import JobQueue
@@ -19,6 +20,7 @@ from cluster.tasks import builtin_names
 
 log = logging.getLogger("jobfleet.master")
 TASK_CACHE_S = 2.0
+CLOSE_WAIT_S = 5.0
 
 
 @dataclass
@@ -30,6 +32,7 @@ class MasterState:
     _types: frozenset[str] = frozenset()
     _types_at: float = 0.0
     _maintainer: asyncio.Task[None] | None = None
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def open(cls, settings: Settings) -> MasterState:
@@ -48,10 +51,14 @@ class MasterState:
         self._maintainer = asyncio.create_task(self._maintain_forever())
 
     async def close(self) -> None:
+        """Stop maintenance by asking, not by cancelling: on Python 3.11 a cancel that lands
+        while redis-py sends a command can be swallowed, and shutdown would then hang."""
+        self._closing.set()
         if self._maintainer is not None:
-            self._maintainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintainer
+            _, left = await asyncio.wait({self._maintainer}, timeout=CLOSE_WAIT_S)
+            for task in left:
+                task.cancel()
+                await asyncio.wait({task}, timeout=CLOSE_WAIT_S)
         await self.redis.aclose()
 
     async def task_types(self) -> frozenset[str]:
@@ -64,10 +71,14 @@ class MasterState:
     async def _maintain_forever(self) -> None:
         """The master also promotes due jobs and reclaims lapsed leases, like every worker."""
         while True:
-            await asyncio.sleep(self.settings.maintenance_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.maintenance_s):
+                    await self._closing.wait()
+            if self._closing.is_set():
+                return
             for name in self.settings.queues:
                 try:
-                    await self.queue.maintain(name)
+                    metrics.maintained(name, await self.queue.maintain(name))
                 except (RedisError, OSError) as exc:
                     log.warning("maintenance failed", extra={"error": str(exc)})
                     break

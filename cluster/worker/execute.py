@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from concurrent.futures import Executor
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
@@ -15,6 +17,34 @@ from cluster.tasks import TaskContext, TaskRegistry
 from cluster.worker.logfile import AttemptLog
 
 MAX_RESULT_BYTES = 256 * 1024
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class AttemptTimedOut(Exception):
+    """The attempt ran past its job's ``timeout_s``."""
+
+
+class ThreadPerCall(Executor):
+    """Runs each call in a thread of its own (a daemon). A thread cannot be killed, so a plain
+    task past its timeout runs on: in a fixed pool it would hold a thread the next job waits
+    for (and time out waiting), and the pool's exit hook would wait for it forever."""
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future: Future[T] = Future()
+
+        def call() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # handed to the awaiting coroutine, like a pool does
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=call, name="task", daemon=True).start()
+        return future
 
 
 def backoff_ms(attempt: int, base_s: float, cap_s: float) -> int:
@@ -45,35 +75,54 @@ class JobRunner:
     async def run(self, job: ClaimedJob) -> Outcome:
         started = self.clock_ms()
         log = AttemptLog(self.log_dir, job.id, job.attempt, self.worker_id)
-        outcome, value = "failed", ""
-        try:
-            result = await self._call(job, log)
-            value = _encode_result(result)
-            outcome = "succeeded"
-        except TimeoutError:
-            outcome, value = "timeout", f"timed out after {job.timeout_s:g} s"
-        except asyncio.CancelledError:
-            log.end("released", "worker stopped before the attempt finished")
-            raise
-        except Exception as exc:  # a task's failure is data, not a worker crash
-            value = f"{type(exc).__name__}: {exc}"
+        outcome, value = await self._attempt(job, log)
         log.end(outcome, None if outcome == "succeeded" else value)
+        return self.outcome(job, outcome, value, started)
+
+    def outcome(self, job: ClaimedJob, outcome: str, value: str, started: int) -> Outcome:
+        """The report of one attempt; a failed one carries the time its retry is due."""
         finished = self.clock_ms()
         retry_at = 0
         if outcome != "succeeded":
             retry_at = finished + backoff_ms(job.attempt, *self.backoff)
         return Outcome(job, outcome, value, started, finished, retry_at)
 
+    def failure(self, job: ClaimedJob, error: str, started: int) -> Outcome:
+        """An attempt the worker itself could not carry out."""
+        return self.outcome(job, "failed", f"worker {self.worker_id}: {error}", started)
+
+    async def _attempt(self, job: ClaimedJob, log: AttemptLog) -> tuple[str, str]:
+        """Run the task; returns (outcome, result JSON or error text)."""
+        try:
+            return "succeeded", _encode_result(await self._call(job, log))
+        except AttemptTimedOut:
+            return "timeout", f"timed out after {job.timeout_s:g} s"
+        except asyncio.CancelledError:
+            log.end("released", "worker stopped before the attempt finished")
+            raise
+        except Exception as exc:  # a task's failure is data, not a worker crash
+            return "failed", _describe(exc)
+
     async def _call(self, job: ClaimedJob, log: AttemptLog) -> Any:
         task = self.registry.get(job.type)
         if task is None:
             raise LookupError(f"unknown task type {job.type!r} on worker {self.worker_id}")
         ctx = TaskContext(job.id, job.attempt, orjson.loads(job.payload), log)
-        async with asyncio.timeout(job.timeout_s):
-            if task.is_async:
-                return await task.function(ctx)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.threads, task.function, ctx)
+        deadline = asyncio.timeout(job.timeout_s)
+        try:
+            async with deadline:
+                if task.is_async:
+                    return await task.function(ctx)
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self.threads, task.function, ctx)
+        except TimeoutError:
+            if deadline.expired():  # the job's timeout, not a TimeoutError the task raised
+                raise AttemptTimedOut from None
+            raise
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _encode_result(result: Any) -> str:

@@ -10,8 +10,11 @@ worker can never overwrite the log of the attempt that replaced it.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -21,10 +24,11 @@ import orjson
 from cluster.models import JOB_ID_PATTERN
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)
+log = logging.getLogger("jobfleet.worker")
 
 
 def attempt_path(log_dir: Path, job_id: str, attempt: int) -> Path:
-    if not _JOB_ID.match(job_id):
+    if not _JOB_ID.fullmatch(job_id):  # fullmatch: `$` alone would let a trailing newline in
         raise ValueError(f"invalid job id {job_id!r}")
     return Path(f"{log_dir}/{job_id[:2]}/{job_id}.{attempt}.log")
 
@@ -40,6 +44,7 @@ class AttemptLog:
     def __init__(self, log_dir: Path, job_id: str, attempt: int, worker: str) -> None:
         self._path = attempt_path(log_dir, job_id, attempt)
         self._fd: int | None = None
+        self._broken = False
         self._started = time.monotonic()
         self._buffer = [_record("start", {"job": job_id, "attempt": attempt, "worker": worker})]
 
@@ -55,14 +60,26 @@ class AttemptLog:
         )
         self._flush()
         if self._fd is not None:
-            os.close(self._fd)
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
             self._fd = None
 
     def _flush(self) -> None:
-        if self._fd is None:
-            self._fd = _open_append(self._path)
-        os.write(self._fd, b"".join(self._buffer))
-        self._buffer.clear()
+        """Best effort: a full or broken log volume costs the log, never the attempt (which
+        would otherwise lose its outcome, or fail a task for logging). The file, if any, then
+        reads as incomplete."""
+        records, self._buffer = b"".join(self._buffer), []
+        if self._broken:
+            return
+        try:
+            if self._fd is None:
+                self._fd = _open_append(self._path)
+            os.write(self._fd, records)
+        except OSError as exc:
+            self._broken = True
+            log.warning(
+                "attempt log not written", extra={"path": str(self._path), "error": str(exc)}
+            )
 
 
 def _record(event: str, fields: dict[str, Any]) -> bytes:
@@ -82,14 +99,30 @@ def read_job_logs(log_dir: Path, job_id: str) -> list[dict[str, Any]]:
     """Every attempt's records, attempt by attempt, each with a ``complete`` flag."""
     folder = attempt_path(log_dir, job_id, 0).parent
     attempts: list[dict[str, Any]] = []
+    if folder.is_symlink():  # see _read_own_file
+        return attempts
     for path in folder.glob(f"{job_id}.*.log"):
         number = path.name.split(".")[1]
-        if not number.isdigit():
+        data = _read_own_file(path) if number.isdigit() else None
+        if data is None:
             continue
-        lines = [_parse(line) for line in path.read_bytes().splitlines() if line.strip()]
+        lines = [_parse(line) for line in data.splitlines() if line.strip()]
         complete = bool(lines) and lines[-1].get("event") == "end"
         attempts.append({"attempt": int(number), "complete": complete, "lines": lines})
     return sorted(attempts, key=lambda a: int(a["attempt"]))
+
+
+def _read_own_file(path: Path) -> bytes | None:
+    """The bytes of a regular file, None for anything else: a symlink (or FIFO, device) that
+    someone planted in the shared volume must not make the master read outside it, or hang."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return file.read()
 
 
 def _parse(line: bytes) -> dict[str, Any]:

@@ -5,6 +5,10 @@ writes the attempt's log and returns an :class:`Outcome` -> ``_flush_loop`` reco
 batches (each atomically with its acknowledgement) -> the lease is dropped. While a job is held,
 ``_renew_loop`` extends its lease. SIGTERM: stop claiming, let running jobs finish within
 ``drain_s``, hand back the rest, flush, leave. SIGKILL: the leases lapse and others reclaim.
+
+The background loops stop when ``closing`` is set, never by cancellation: on Python 3.11 a
+cancel that lands while redis-py is sending a command can be swallowed (``asyncio.wait_for``,
+gh-86296), and a loop that swallowed its cancel would keep the worker alive forever.
 """
 
 from __future__ import annotations
@@ -17,22 +21,22 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from cluster import presence
+from cluster import metrics, presence
 from cluster.connection import connect
 from cluster.queue import ClaimedJob, JobQueue, Outcome
 from cluster.settings import Settings
 from cluster.tasks import TaskRegistry
-from cluster.worker.execute import JobRunner
+from cluster.worker.execute import JobRunner, ThreadPerCall
 
 log = logging.getLogger("jobfleet.worker")
 RETRY_PAUSE_S = 0.5
+HELPER_EXIT_S = 5.0  # how long the background loops get to finish their last round
 R = TypeVar("R")
 
 
@@ -50,9 +54,7 @@ class Worker:
         self.queue = JobQueue(
             self.redis, prefix=settings.key_prefix, result_ttl_s=settings.result_ttl_s
         )
-        self.threads = ThreadPoolExecutor(
-            max_workers=settings.concurrency, thread_name_prefix="task"
-        )
+        self.threads = ThreadPerCall()  # a thread per plain task (see ThreadPerCall)
         self.runner = JobRunner(
             registry,
             settings.log_dir,
@@ -64,7 +66,8 @@ class Worker:
         self.held: dict[str, ClaimedJob] = {}  # every lease we hold, running or unflushed
         self.running: dict[str, asyncio.Task[None]] = {}
         self.pending: list[Outcome] = []
-        self.stopping = asyncio.Event()
+        self.stopping = asyncio.Event()  # SIGTERM: claim nothing more, drain
+        self.closing = asyncio.Event()  # drained: the background loops end
         self.slot_free = asyncio.Event()
         self.pending_ready = asyncio.Event()
         self.completed = 0
@@ -85,6 +88,7 @@ class Worker:
                 "concurrency": self.settings.concurrency,
             },
         )
+        metrics.track_worker(lambda: len(self.running), self.settings.concurrency)
         helpers = [
             asyncio.create_task(c)
             for c in (
@@ -96,9 +100,7 @@ class Worker:
         ]
         await self._claim_loop()
         await self._drain()
-        for helper in helpers:
-            helper.cancel()
-        await asyncio.gather(*helpers, return_exceptions=True)
+        await self._close_helpers(helpers)
         await self._retire()
         return 0
 
@@ -107,6 +109,23 @@ class Worker:
             log.info("stop requested: draining", extra={"worker": self.id})
             self.stopping.set()
             self.slot_free.set()
+
+    async def _close_helpers(self, helpers: list[asyncio.Task[None]]) -> None:
+        """End the background loops: ask, wait a bounded time, cancel whatever is left."""
+        self.closing.set()
+        self.pending_ready.set()
+        _, left = await asyncio.wait(helpers, timeout=HELPER_EXIT_S)
+        for helper in left:
+            helper.cancel()
+        if left:
+            await asyncio.wait(left, timeout=HELPER_EXIT_S)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep ``seconds`` (less if the worker is closing); False once it is closing."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.closing.wait()
+        return not self.closing.is_set()
 
     async def _wait_for_redis(self) -> None:
         while True:
@@ -122,9 +141,11 @@ class Worker:
             log.info("waiting for running jobs", extra={"count": len(self.running)})
             await asyncio.wait(list(self.running.values()), timeout=self.settings.drain_s)
         unfinished = [self.held[job_id] for job_id in self.running]
-        for task in list(self.running.values()):
+        tasks = list(self.running.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.running.values(), return_exceptions=True)
+        if tasks:  # bounded: a task may swallow its cancel (see top) and must not block us
+            await asyncio.wait(tasks, timeout=HELPER_EXIT_S)
         await self._flush_all()
         if unfinished:
             back = await self._retrying(self.queue.release, self.id, unfinished)
@@ -133,7 +154,6 @@ class Worker:
     async def _retire(self) -> None:
         with contextlib.suppress(RedisError, OSError):  # else the entry expires by itself
             await presence.retire(self.redis, self.queue.keys, self.id)
-        self.threads.shutdown(wait=False, cancel_futures=True)
         await self.redis.aclose()
         await self.waiter.aclose()
         log.info("worker stopped", extra={"worker": self.id, "completed": self.completed})
@@ -148,8 +168,9 @@ class Worker:
                 await self.slot_free.wait()
                 continue
             try:
-                jobs = await self.queue.claim(
-                    self.id, self.settings.queues, free, self.settings.lease_ms
+                jobs = await metrics.timed(
+                    "claim",
+                    self.queue.claim(self.id, self.settings.queues, free, self.settings.lease_ms),
                 )
                 if not jobs:
                     await self._wait_for_work()
@@ -158,6 +179,7 @@ class Worker:
                 log.warning("claim failed", extra={"error": str(exc)})
                 await asyncio.sleep(RETRY_PAUSE_S)
                 continue
+            metrics.claimed(self.queue, self.id, jobs)
             for job in jobs:
                 self.held[job.id] = job
                 self.running[job.id] = asyncio.create_task(self._execute(job))
@@ -171,14 +193,19 @@ class Worker:
         stop.cancel()
         if not waiting.done():
             waiting.cancel()
+            waiting.add_done_callback(_consume)  # its cancel may be swallowed (see top)
             # a BLPOP cut short may have popped a token: drop the connection, never reuse it
             await self.waiter.connection_pool.disconnect()
         elif waiting.exception() is not None:
             raise waiting.exception()  # type: ignore[misc]
 
     async def _execute(self, job: ClaimedJob) -> None:
+        started = self.queue.clock()
         try:
             outcome = await self.runner.run(job)
+        except Exception as exc:  # never leave a job held (its lease renewed) forever
+            log.exception("attempt crashed the runner", extra={"job": job.id})
+            outcome = self.runner.failure(job, f"{type(exc).__name__}: {exc}", started)
         finally:
             del self.running[job.id]
             self.slot_free.set()
@@ -187,9 +214,10 @@ class Worker:
 
     # --- recording outcomes ----------------------------------------------------------------
     async def _flush_loop(self) -> None:
-        while True:
+        while not self.closing.is_set():
             await self.pending_ready.wait()
             await self._flush_all()
+        await self._flush_all()
 
     async def _flush_all(self) -> None:
         while self.pending:
@@ -198,6 +226,7 @@ class Worker:
             for outcome in batch:  # from here on finish, not renew, decides the lease's fate
                 self.held.pop(outcome.job.id, None)
             states = await self._retrying(self.queue.finish, self.id, batch)
+            metrics.finished(self.id, batch, states)
             for outcome in batch:
                 state = states.get(outcome.job.id)
                 if state in ("stale", "missing"):
@@ -223,8 +252,7 @@ class Worker:
     # --- background duties -----------------------------------------------------------------
     async def _renew_loop(self) -> None:
         interval = self.settings.lease_s / 3
-        while True:
-            await asyncio.sleep(interval)
+        while await self._pause(interval):
             if not self.held:
                 continue
             try:
@@ -234,15 +262,16 @@ class Worker:
             except (RedisError, OSError) as exc:
                 log.warning("lease renewal failed", extra={"error": str(exc)})
                 continue
+            metrics.renewed(len(self.held), len(lost))
             for job_id in lost:
                 log.warning("lease lost", extra={"job": job_id, "worker": self.id})
 
     async def _maintain_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.maintenance_s)
+        while await self._pause(self.settings.maintenance_s):
             for queue in self.settings.queues:
                 try:
                     result = await self.queue.maintain(queue)
+                    metrics.maintained(queue, result)
                 except (RedisError, OSError) as exc:
                     log.warning("maintenance failed", extra={"error": str(exc)})
                     break
@@ -260,19 +289,23 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         while True:
             try:
-                await presence.announce(
-                    self.redis,
-                    self.queue.keys,
-                    self.id,
-                    self.queue.clock(),
-                    self._describe(),
-                    self.registry.names(),
-                    ttl_s=max(int(self.settings.heartbeat_s * 5), 5),
+                await metrics.timed(
+                    "heartbeat",
+                    presence.announce(
+                        self.redis,
+                        self.queue.keys,
+                        self.id,
+                        self.queue.clock(),
+                        self._describe(),
+                        self.registry.names(),
+                        ttl_s=max(int(self.settings.heartbeat_s * 5), 5),
+                    ),
                 )
                 self._touch_heartbeat_file()
             except (RedisError, OSError) as exc:
                 log.warning("heartbeat failed", extra={"error": str(exc)})
-            await asyncio.sleep(self.settings.heartbeat_s)
+            if not await self._pause(self.settings.heartbeat_s):
+                return
 
     def _describe(self) -> dict[str, object]:
         return {
@@ -293,3 +326,9 @@ class Worker:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(str(time.time()))
+
+
+def _consume(task: asyncio.Task[bool]) -> None:
+    """Retrieve an abandoned task's outcome, so asyncio does not report it as lost."""
+    if not task.cancelled():
+        task.exception()
