@@ -72,12 +72,14 @@ class JobRunner:
         self.backoff = backoff
         self.clock_ms = clock_ms
 
-    async def run(self, job: ClaimedJob) -> Outcome:
+    async def run(self, job: ClaimedJob) -> tuple[Outcome, AttemptLog]:
+        """Run one attempt; its log comes back sealed, for the caller to commit (write) before
+        it records the outcome."""
         started = self.clock_ms()
         log = AttemptLog(self.log_dir, job.id, job.attempt, self.worker_id)
         outcome, value = await self._attempt(job, log)
-        log.end(outcome, None if outcome == "succeeded" else value)
-        return self.outcome(job, outcome, value, started)
+        log.seal(outcome, None if outcome == "succeeded" else value)
+        return self.outcome(job, outcome, value, started), log
 
     def outcome(self, job: ClaimedJob, outcome: str, value: str, started: int) -> Outcome:
         """The report of one attempt; a failed one carries the time its retry is due."""

@@ -54,10 +54,20 @@ class AttemptLog:
         self._flush()
 
     def end(self, outcome: str, error: str | None = None) -> None:
+        """Add the end record and write everything now (see :meth:`seal` to defer the write)."""
+        self.seal(outcome, error)
+        self.commit()
+
+    def seal(self, outcome: str, error: str | None = None) -> None:
+        """Add the end record without writing it yet: the worker writes the logs of a whole
+        batch of attempts in one thread, off its event loop, before it records their outcomes."""
         duration = round(time.monotonic() - self._started, 6)
         self._buffer.append(
             _record("end", {"outcome": outcome, "duration_s": duration, "error": error})
         )
+
+    def commit(self) -> None:
+        """Write what is buffered and close the file."""
         self._flush()
         if self._fd is not None:
             with contextlib.suppress(OSError):

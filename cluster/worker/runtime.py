@@ -33,6 +33,7 @@ from cluster.queue import ClaimedJob, JobQueue, Outcome
 from cluster.settings import Settings
 from cluster.tasks import TaskRegistry
 from cluster.worker.execute import JobRunner, ThreadPerCall
+from cluster.worker.logfile import AttemptLog
 
 log = logging.getLogger("jobfleet.worker")
 RETRY_PAUSE_S = 0.5
@@ -66,6 +67,7 @@ class Worker:
         self.held: dict[str, ClaimedJob] = {}  # every lease we hold, running or unflushed
         self.running: dict[str, asyncio.Task[None]] = {}
         self.pending: list[Outcome] = []
+        self.pending_logs: list[AttemptLog] = []  # sealed logs of the pending outcomes
         self.stopping = asyncio.Event()  # SIGTERM: claim nothing more, drain
         self.closing = asyncio.Event()  # drained: the background loops end
         self.slot_free = asyncio.Event()
@@ -202,7 +204,8 @@ class Worker:
     async def _execute(self, job: ClaimedJob) -> None:
         started = self.queue.clock()
         try:
-            outcome = await self.runner.run(job)
+            outcome, attempt_log = await self.runner.run(job)
+            self.pending_logs.append(attempt_log)
         except Exception as exc:  # never leave a job held (its lease renewed) forever
             log.exception("attempt crashed the runner", extra={"job": job.id})
             outcome = self.runner.failure(job, f"{type(exc).__name__}: {exc}", started)
@@ -223,6 +226,9 @@ class Worker:
         while self.pending:
             self.pending_ready.clear()
             batch, self.pending = self.pending, []
+            logs, self.pending_logs = self.pending_logs, []
+            if logs:  # the logs are final before any outcome is recorded
+                await asyncio.to_thread(_commit_logs, logs)
             for outcome in batch:  # from here on finish, not renew, decides the lease's fate
                 self.held.pop(outcome.job.id, None)
             states = await self._retrying(self.queue.finish, self.id, batch)
@@ -326,6 +332,12 @@ class Worker:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(str(time.time()))
+
+
+def _commit_logs(logs: list[AttemptLog]) -> None:
+    """Write a batch of attempt logs (in a thread: file creation can block on a busy disk)."""
+    for attempt_log in logs:
+        attempt_log.commit()
 
 
 def _consume(task: asyncio.Task[bool]) -> None:
