@@ -37,7 +37,9 @@ from chaos.workload import JobSpec
 
 __all__ = ["FAULTS", "SURVIVABLE", "FaultContext", "Params", "inject", "pick_workers"]
 
-REDIS_PASSWORD_ENV = "JOBFLEET_REDIS_PASSWORD"
+# The admin password, if given; otherwise redis-cli uses the container's own REDISCLI_AUTH.
+# (Not JOBFLEET_REDIS_PASSWORD: that is the app user's, which may not run CONFIG & co.)
+REDIS_PASSWORD_ENV = "JOBFLEET_REDIS_ADMIN_PASSWORD"
 
 
 # --- worker faults ---------------------------------------------------------------------------
@@ -191,7 +193,8 @@ def kill_master(ctx: FaultContext, params: Params) -> Fault:
 
 
 def redis_cli(container: Any, *args: str) -> tuple[int, str]:
-    """Run ``redis-cli`` inside the Redis container (auth from JOBFLEET_REDIS_PASSWORD)."""
+    """Run ``redis-cli`` inside the Redis container as its admin (REDISCLI_AUTH, which the
+    container has; JOBFLEET_REDIS_ADMIN_PASSWORD here overrides it)."""
     env = (
         {"REDISCLI_AUTH": os.environ[REDIS_PASSWORD_ENV]}
         if REDIS_PASSWORD_ENV in os.environ

@@ -28,12 +28,12 @@ import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cluster import __version__
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
     from prometheus_client.metrics_core import Metric
     from prometheus_client.registry import Collector
 
@@ -48,8 +48,81 @@ RTT_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
 OUTCOME_COUNTER = {"succeeded": "succeeded", "scheduled": "retried", "failed": "failed"}
 
 
+Q = ("queue",)
+# attribute: (kind, name after "jobfleet_", help, labels, the only role exporting it or "")
+DEFINITIONS: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
+    "submitted": ("counter", "jobs_submitted", "jobs accepted by the master (new ones)", Q, ""),
+    "rejected": ("counter", "jobs_rejected", "submissions refused, by status", ("status",), ""),
+    "started": ("counter", "jobs_started", "attempts started (claimed by a worker)", Q, ""),
+    "succeeded": ("counter", "jobs_succeeded", "jobs that ended succeeded", Q, ""),
+    "retried": ("counter", "jobs_retried", "attempts that failed, a retry scheduled", Q, ""),
+    "failed": ("counter", "jobs_failed", "jobs that ended failed (dead-lettered)", Q, ""),
+    "reclaimed": ("counter", "jobs_reclaimed", "running jobs re-queued: lease lapsed", Q, ""),
+    "stale": ("counter", "attempts_stale", "late attempt reports fenced off", Q, ""),
+    "duration": ("histogram", "job_duration_seconds", "attempt run time",
+                 ("queue", "type", "outcome"), ""),
+    "wait": ("histogram", "job_queue_wait_seconds", "from due (run_at) to claimed, sampled", Q, ""),
+    "depth": ("gauge", "queue_depth", "jobs ready to run (queued)", Q, ""),
+    "running": ("gauge", "queue_running", "jobs in flight (under a lease)", Q, ""),
+    "scheduled": ("gauge", "queue_scheduled", "jobs waiting for their time (delay, retry)", Q, ""),
+    "dead": ("gauge", "queue_dead", "dead-lettered (failed) jobs kept", Q, ""),
+    "workers_live": ("gauge", "workers_live", "workers with a recent heartbeat", (), "master"),
+    "renewals": ("counter", "lease_renewals", "lease renewals (one per job)", (), "worker"),
+    "leases_lost": ("counter", "leases_lost", "leases found lost at renewal", (), "worker"),
+    "worker_running": ("gauge", "worker_running_jobs", "jobs this worker runs now", (), "worker"),
+    "worker_slots": ("gauge", "worker_concurrency", "jobs this worker may run at once", (),
+                     "worker"),
+    "rtt": ("histogram", "redis_roundtrip_seconds", "Redis round trips, by operation", ("op",), ""),
+    "scaler_workers": ("gauge", "autoscaler_workers", "worker containers serving", (),
+                       "autoscaler"),
+    "scaler_draining": ("gauge", "autoscaler_draining_workers", "workers being drained", (),
+                        "autoscaler"),
+    "scaler_desired": ("gauge", "autoscaler_desired_workers", "workers the rules want", (),
+                       "autoscaler"),
+    "scaler_backlog": ("gauge", "autoscaler_backlog_jobs", "queued + running jobs seen", (),
+                       "autoscaler"),
+    "scaler_events": ("counter", "autoscaler_scale_events", "scale actions taken", ("direction",),
+                      "autoscaler"),
+    "scaler_errors": ("counter", "autoscaler_errors", "failed rounds or docker calls", (),
+                      "autoscaler"),
+    "scaler_seconds": ("histogram", "autoscaler_action_seconds",
+                       "time to start / drain and remove one worker", ("direction",), "autoscaler"),
+}  # fmt: skip
+BUCKETS = {"duration": DURATION_BUCKETS, "wait": WAIT_BUCKETS, "rtt": RTT_BUCKETS,
+           "scaler_seconds": DURATION_BUCKETS}  # fmt: skip
+
+
 class Metrics:
-    """The metric objects of one process (built by :func:`enable`)."""
+    """The metric objects of one process (built by :func:`enable` from ``DEFINITIONS``). A
+    metric of another role is created but not registered: usable, never exported."""
+
+    submitted: Counter
+    rejected: Counter
+    started: Counter
+    succeeded: Counter
+    retried: Counter
+    failed: Counter
+    reclaimed: Counter
+    stale: Counter
+    duration: Histogram
+    wait: Histogram
+    depth: Gauge
+    running: Gauge
+    scheduled: Gauge
+    dead: Gauge
+    workers_live: Gauge
+    renewals: Counter
+    leases_lost: Counter
+    worker_running: Gauge
+    worker_slots: Gauge
+    rtt: Histogram
+    scaler_workers: Gauge
+    scaler_draining: Gauge
+    scaler_desired: Gauge
+    scaler_backlog: Gauge
+    scaler_events: Counter
+    scaler_errors: Counter
+    scaler_seconds: Histogram
 
     def __init__(self, role: str) -> None:
         from prometheus_client import (
@@ -63,76 +136,16 @@ class Metrics:
 
         disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created: noise
         self.registry = CollectorRegistry()
-        r = self.registry
-        ProcessCollector(registry=r)
-        Gauge("jobfleet_build_info", "jobfleet version and process role", ["version", "role"],
-              registry=r).labels(__version__, role).set(1)  # fmt: skip
-
-        def counter(name: str, text: str, labels: Sequence[str] = ("queue",), only: str = "",
-                    ) -> Counter:  # fmt: skip
-            # a metric of one role only is still usable elsewhere, just never exported there
-            return Counter(f"jobfleet_{name}", text, list(labels),
-                           registry=r if only in ("", role) else None)  # fmt: skip
-
-        def gauge(name: str, text: str, labels: Sequence[str] = ("queue",), only: str = "",
-                  ) -> Gauge:  # fmt: skip
-            return Gauge(f"jobfleet_{name}", text, list(labels),
-                         registry=r if only in ("", role) else None)  # fmt: skip
-
-        self.submitted = counter("jobs_submitted", "jobs accepted by the master (new ones)")
-        self.rejected = counter("jobs_rejected", "submissions refused, by HTTP status", ["status"])
-        self.started = counter("jobs_started", "attempts started (claimed by a worker)")
-        self.succeeded = counter("jobs_succeeded", "jobs that ended succeeded")
-        self.retried = counter("jobs_retried", "attempts that failed with a retry scheduled")
-        self.failed = counter("jobs_failed", "jobs that ended failed (dead-lettered)")
-        self.reclaimed = counter("jobs_reclaimed", "running jobs re-queued: their lease lapsed")
-        self.stale = counter("attempts_stale", "late attempt reports fenced off")
-        self.duration = Histogram(
-            "jobfleet_job_duration_seconds", "attempt run time", ["queue", "type", "outcome"],
-            buckets=DURATION_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.wait = Histogram(
-            "jobfleet_job_queue_wait_seconds", "from due (run_at) to claimed, sampled",
-            ["queue"], buckets=WAIT_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.depth = gauge("queue_depth", "jobs ready to run (queued)")
-        self.running = gauge("queue_running", "jobs in flight (under a lease)")
-        self.scheduled = gauge("queue_scheduled", "jobs waiting for their time (delay, backoff)")
-        self.dead = gauge("queue_dead", "dead-lettered (failed) jobs kept")
-        self.workers_live = gauge("workers_live", "workers with a recent heartbeat", [], "master")
-        self.renewals = counter(
-            "lease_renewals", "lease renewals (one per job renewed)", [], "worker"
-        )
-        self.leases_lost = counter("leases_lost", "leases found lost at renewal", [], "worker")
-        self.worker_running = gauge(
-            "worker_running_jobs", "jobs this worker runs now", [], "worker"
-        )
-        self.worker_slots = gauge(
-            "worker_concurrency", "jobs this worker may run at once", [], "worker"
-        )
-        self.rtt = Histogram(
-            "jobfleet_redis_roundtrip_seconds", "Redis round trips, by operation", ["op"],
-            buckets=RTT_BUCKETS, registry=r,
-        )  # fmt: skip
-        # the autoscaler's own (cluster/autoscaler.py)
-        self.scaler_workers = gauge(
-            "autoscaler_workers", "worker containers serving", [], "autoscaler"
-        )
-        self.scaler_draining = gauge("autoscaler_draining_workers", "workers being drained", [],
-                                     "autoscaler")  # fmt: skip
-        self.scaler_desired = gauge("autoscaler_desired_workers", "workers the rules want", [],
-                                    "autoscaler")  # fmt: skip
-        self.scaler_backlog = gauge("autoscaler_backlog_jobs", "queued + running jobs seen", [],
-                                    "autoscaler")  # fmt: skip
-        self.scaler_events = counter("autoscaler_scale_events", "scale actions taken",
-                                     ["direction"], "autoscaler")  # fmt: skip
-        self.scaler_errors = counter("autoscaler_errors", "failed rounds or docker calls", [],
-                                     "autoscaler")  # fmt: skip
-        self.scaler_seconds = Histogram(
-            "jobfleet_autoscaler_action_seconds", "time to start / drain+remove one worker",
-            ["direction"], buckets=DURATION_BUCKETS,
-            registry=r if role == "autoscaler" else None,
-        )  # fmt: skip
+        ProcessCollector(registry=self.registry)
+        info = Gauge("jobfleet_build_info", "jobfleet version and process role",
+                     ["version", "role"], registry=self.registry)  # fmt: skip
+        info.labels(__version__, role).set(1)
+        kinds: dict[str, Any] = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}
+        for attr, (kind, name, text, labels, only) in DEFINITIONS.items():
+            extra = {"buckets": BUCKETS[attr]} if attr in BUCKETS else {}
+            registry = self.registry if only in ("", role) else None
+            metric = kinds[kind](f"jobfleet_{name}", text, list(labels), registry=registry, **extra)
+            setattr(self, attr, metric)
         self.wait_probe_at = 0.0
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -243,8 +256,10 @@ def finished(worker: str, outcomes: Sequence[Outcome], states: dict[str, str]) -
         seconds = (o.finished_ms - o.started_ms) / 1000
         if debug:
             fields = _job_fields(o.job, worker)
-            log.debug("job finished", extra={**fields, "outcome": o.outcome, "state": state,
-                                             "duration_s": seconds})  # fmt: skip
+            log.debug(
+                "job finished",
+                extra={**fields, "outcome": o.outcome, "state": state, "duration_s": seconds},
+            )
         if _m is None:
             continue
         _m.duration.labels(o.job.queue, o.job.type, o.outcome).observe(seconds)
@@ -288,8 +303,13 @@ async def timed(op: str, call: Awaitable[T]) -> T:
 
 
 def _job_fields(job: ClaimedJob, worker: str) -> dict[str, object]:
-    return {"job": job.id, "attempt": job.attempt, "worker": worker, "queue": job.queue,
-            "type": job.type}  # fmt: skip
+    return {
+        "job": job.id,
+        "attempt": job.attempt,
+        "worker": worker,
+        "queue": job.queue,
+        "type": job.type,
+    }
 
 
 def _container_collector() -> Collector:
@@ -313,9 +333,10 @@ def _container_collector() -> Collector:
                     yield GaugeMetricFamily(f"jobfleet_container_{name}", text, value=value)
             if usage.cpu_seconds is not None:
                 yield CounterMetricFamily(
-                    "jobfleet_container_cpu_usage_seconds", "CPU time used (cgroup)",
+                    "jobfleet_container_cpu_usage_seconds",
+                    "CPU time used (cgroup)",
                     value=usage.cpu_seconds,
-                )  # fmt: skip
+                )
 
     return ContainerCollector()
 

@@ -68,7 +68,9 @@ def _failures(failures: list[dict[str, Any]]) -> Table:
     for name in ("job", "type", "attempts", "error"):
         table.add_column(name, overflow="ellipsis", no_wrap=True)
     for f in failures:
-        table.add_row(f["id"], f["type"], str(f["attempts"]), Text(f["error"] or "", style="red"))
+        table.add_row(
+            f["id"][:12], f["type"], str(f["attempts"]), Text(f["error"] or "", style="red")
+        )
     if not failures:
         table.add_row(Text("none", style="dim"), "", "", "")
     return table

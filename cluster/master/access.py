@@ -56,8 +56,10 @@ def bearer_token(scope: Scope) -> str | None:
     return token.strip() or None
 
 
-async def _deny(send: Send, status: int, detail: str, challenge: str) -> None:
+async def send_error(send: Send, status: int, detail: str, **headers: str) -> None:
+    """Answer ``{"detail": ...}`` from ASGI middleware (before any route or handler runs)."""
     body = orjson.dumps({"detail": detail})
+    extra = [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]
     await send(
         {
             "type": "http.response.start",
@@ -65,7 +67,7 @@ async def _deny(send: Send, status: int, detail: str, challenge: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", challenge.encode()),
+                *extra,
             ],
         }
     )
@@ -91,15 +93,12 @@ class AccessControl:
         token = bearer_token(scope)
         entry = self.tokens.lookup(token) if token else None
         if entry is None:
-            await _deny(send, 401, UNAUTHORIZED, 'Bearer realm="jobfleet"')
+            await send_error(send, 401, UNAUTHORIZED, www_authenticate='Bearer realm="jobfleet"')
             return
         if needed not in entry.scopes:
-            await _deny(
-                send,
-                403,
-                f"this API token lacks the {needed!r} scope",
-                f'Bearer realm="jobfleet", error="insufficient_scope", scope="{needed}"',
-            )
+            challenge = f'Bearer realm="jobfleet", error="insufficient_scope", scope="{needed}"'
+            detail = f"this API token lacks the {needed!r} scope"
+            await send_error(send, 403, detail, www_authenticate=challenge)
             return
         scope.setdefault("state", {})["principal"] = entry.subject
         await self.app(scope, receive, send)

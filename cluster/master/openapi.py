@@ -33,7 +33,7 @@ ERROR = {
     "title": "Error",
 }
 MEANINGS = {
-    400: "Malformed request (broken JSON, bad header)",
+    400: "Malformed request (broken JSON, bad header, repeated query parameter)",
     401: "Missing or invalid API token",
     403: "The API token lacks the scope",
     404: "No such job",
@@ -116,12 +116,12 @@ def _parameters(operation: Schema) -> None:
 
 def _responses(method: str, path: str, operation: Schema, schemas: Schema, auth: bool) -> None:
     responses: Schema = operation.setdefault("responses", {})
-    codes = list(ERRORS.get((method, path), EVERY_ERROR))
+    codes = [400, *ERRORS.get((method, path), EVERY_ERROR)]  # 400: see hygiene.py
     public = required_scope(method.upper(), path) is None
     if auth and not public:
         codes += [401, 403]
         operation["security"] = [{"bearer": []}]
-    for code in sorted(codes):
+    for code in sorted(set(codes)):
         responses[str(code)] = {
             "description": MEANINGS[code],
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

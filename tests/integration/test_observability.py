@@ -130,3 +130,5 @@ def test_prometheus_scrapes_master_and_every_worker(stack: Stack) -> None:
         api.close()
     finally:
         compose("rm", "-sfv", "prometheus")
+        for volume in stack.docker.volumes.list(filters={"name": f"{stack.project}_prometheus"}):
+            volume.remove(force=True)  # `down -v` without the profile leaves it

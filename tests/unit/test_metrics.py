@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from cluster.cgroup import read_usage
+from cluster.metrics import DEFINITIONS
 from tests.redis_server import free_port
 from tests.unit.conftest import Fleet
 from tests.unit.helpers import REPO_ROOT, Api, wait_until
@@ -135,15 +136,22 @@ def test_cgroup_missing(tmp_path: Path) -> None:
 # --- rules and dashboard ---------------------------------------------------------------------
 
 
+CONTAINER = {  # from the cgroup collector (see test_master_and_worker_metrics)
+    "jobfleet_container_memory_usage_bytes", "jobfleet_container_memory_limit_bytes",
+    "jobfleet_container_cpu_limit_cores", "jobfleet_container_cpu_usage_seconds_total",
+}  # fmt: skip
+
+
 def defined_metrics() -> set[str]:
-    source = (REPO_ROOT / "cluster" / "metrics.py").read_text()
-    names = {f"jobfleet_{n}" for n in re.findall(r'(?:counter|gauge)\(\s*"([a-z_]+)"', source)}
-    names |= set(re.findall(r'"(jobfleet_[a-z_]+)"', source))
-    names |= {f"jobfleet_container_{n}" for n in re.findall(r'\("([a-z_]+)", "', source)}
-    counters = {n for n in names if re.search(rf'counter\(\s*"{n[9:]}"', source)}
-    names |= {f"{n}_total" for n in counters} | {"jobfleet_container_cpu_usage_seconds_total"}
-    histograms = re.findall(r'Histogram\(\s*"(jobfleet_[a-z_]+)"', source)
-    names |= {f"{h}_{s}" for h in histograms for s in ("bucket", "sum", "count")}
+    names = set(CONTAINER) | {"jobfleet_build_info"}
+    for kind, name, *_ in DEFINITIONS.values():
+        full = f"jobfleet_{name}"
+        if kind == "counter":
+            names.add(f"{full}_total")
+        elif kind == "histogram":
+            names |= {f"{full}_{suffix}" for suffix in ("bucket", "sum", "count")}
+        else:
+            names.add(full)
     return names
 
 

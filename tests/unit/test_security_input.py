@@ -103,6 +103,19 @@ def test_batch_far_over_the_limit_is_413_without_storing(api: Api) -> None:
     assert api.queue_counts()["queued"] == 0
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["/jobs?status=failed&status=queued", "/jobs?queue=a&queue=b&limit=1", "/queues?x=1&x=2",
+     "/jobs?limit=5&limit=6"],
+)  # fmt: skip
+def test_repeated_query_parameters_are_400(api: Api, query: str) -> None:
+    """Parameter pollution: a proxy may read the first value where the app reads the last."""
+    response = api.http.get(query)
+    assert response.status_code == 400, response.text
+    assert "query parameter given more than once" in detail(response)
+    assert api.http.get("/jobs?status=failed&limit=5").status_code == 200
+
+
 # --- path traversal on GET /jobs/{id}/logs -----------------------------------------------------
 TRAVERSALS = [
     "..",
