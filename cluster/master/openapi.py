@@ -55,6 +55,8 @@ ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/queues"): (503,),
     ("get", "/workers"): (503,),
     ("get", "/healthz"): (),
+    ("get", "/readyz"): (),  # its 503 has its own body, below
+    ("get", "/ui/summary"): (503,),
 }
 EVERY_ERROR = (400, 404, 409, 413, 422, 429, 503)  # an operation not in the table above
 READY_503 = {"type": "object", "properties": {"status": {"type": "string"}}}

@@ -1,8 +1,9 @@
 """The chaos suite against the live compose cluster (marker ``chaos``).
 
-Needs ``docker compose -p jobfleet -f compose/compose.yaml up`` with >= 3 workers, and
-``JOBFLEET_URL`` (e.g. ``http://127.0.0.1:8000``) pointing at its master; without
-``JOBFLEET_URL`` these tests are skipped, with it an unreachable cluster is a failure.
+By default the tests start a fresh compose stack of their own (the integration tests' ``stack``
+fixture: a unique project, torn down afterwards). ``JOBFLEET_URL`` (e.g.
+``http://127.0.0.1:8000``) points them at a running cluster instead, with >= 3 workers; an
+unreachable cluster is a failure.
 ``JOBFLEET_PROJECT`` names the compose project (default ``jobfleet``), ``JOBFLEET_CHAOS_SEED``
 fixes the seed (printed either way), ``JOBFLEET_CHAOS_OUT`` keeps the run directories.
 
@@ -46,11 +47,12 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Live:
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Live:
     url = os.environ.get("JOBFLEET_URL")
-    if not url:
-        pytest.skip("JOBFLEET_URL is not set: no compose cluster to test")
     project = os.environ.get("JOBFLEET_PROJECT", "jobfleet")
+    if not url:  # no cluster given: start a fresh compose stack of our own
+        stack = request.getfixturevalue("stack")
+        url, project = stack.url, stack.project
     try:
         ready = httpx.get(f"{url}/readyz", timeout=10, trust_env=False).is_success
     except httpx.HTTPError as exc:
