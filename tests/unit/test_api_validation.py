@@ -113,7 +113,7 @@ def test_streamed_body_over_limit_is_413(api: Api) -> None:
 )
 def test_invalid_idempotency_key_is_400(api: Api, key: str) -> None:
     response = api.http.post(
-        "/jobs", json={"type": "echo"}, headers={"Idempotency-Key": key.encode()}
+        "/jobs", json={"type": "echo"}, headers={b"Idempotency-Key": key.encode()}
     )
     assert response.status_code == 400, response.text
     assert "Idempotency-Key" in _detail(response)

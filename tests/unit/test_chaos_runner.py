@@ -234,6 +234,7 @@ def test_reader_pages_and_stops_at_older_jobs() -> None:
     events = reader.read_job(ids[0])
     assert isinstance(events[0], hist.Final) and events[0].found is True
     missing = reader.read_job("0" * 32)
+    assert isinstance(missing[0], hist.Final)
     assert missing == [hist.Final("0" * 32, False, None, missing[0].read_at, http_status=404)]
 
 

@@ -84,8 +84,10 @@ def test_frozen_worker_cannot_overwrite_the_result(api: Api, fleet: Fleet) -> No
 
     late = wait_until(reported, 15, 0.05, "the thawed worker to report its late attempt")
     assert history(late) == ["stale_succeeded", "succeeded"]
-    assert late["history"][0]["worker"] == frozen.id
-    assert late["history"][1] == done["history"][1]
+    late_history: list[dict[str, object]] = late["history"]  # type: ignore[assignment]
+    done_history: list[dict[str, object]] = done["history"]
+    assert late_history[0]["worker"] == frozen.id
+    assert late_history[1] == done_history[1]
     for field in ("status", "result", "worker", "attempts", "finished_at", "error"):
         assert late[field] == done[field], field
     assert frozen.alive()  # it carries on working

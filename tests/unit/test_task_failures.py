@@ -13,6 +13,7 @@ from cluster.models import JobSpec
 from cluster.queue import ClaimedJob, Outcome
 from cluster.settings import Settings
 from cluster.tasks import load_registry
+from cluster.worker.logfile import AttemptLog
 from cluster.worker.runtime import Worker as RuntimeWorker
 from tests.unit.conftest import Fleet, Worker
 from tests.unit.helpers import Api, history, wait_until
@@ -143,7 +144,7 @@ async def _runner_crash(redis_url: str, tmp_path: Path) -> None:
     )
     worker = RuntimeWorker(settings, load_registry(None))
 
-    async def explode(job: ClaimedJob) -> Outcome:
+    async def explode(job: ClaimedJob) -> tuple[Outcome, AttemptLog]:
         raise RuntimeError("runner bug")
 
     worker.runner.run = explode  # type: ignore[method-assign]

@@ -40,7 +40,7 @@ def test_echo_jobs_through_one_worker(api: Api, fleet: Fleet, concurrency: int) 
 
     def drained() -> bool:
         counts = api.queue_counts()
-        return counts["queued"] == counts["running"] == counts["scheduled"] == 0
+        return bool(counts["queued"] == counts["running"] == counts["scheduled"] == 0)
 
     wait_until(drained, 240, 0.25, "the queue to drain")
     records = all_succeeded(api)
