@@ -59,13 +59,47 @@ def num(params: Params, key: str, default: float) -> float:
     return float(value) if isinstance(value, int | float) else default
 
 
+BUSY_WAIT_S = 3.0
+
+
 def pick_workers(ctx: FaultContext, params: Params, count: int = 1) -> list[Any]:
-    """*count* running workers chosen by the step's seeded ``target`` index."""
+    """*count* running workers chosen by the step's seeded ``target`` index, workers that are
+    running a job first (waiting up to ``BUSY_WAIT_S`` for one): a fault should catch work
+    in flight, or it proves little."""
     workers = ctx.cluster.workers(running=True)
     if not workers:
         raise FaultError("no running worker container")
+    busy = _busy_hostnames(ctx)
     start = int(num(params, "target", 0))
-    return [workers[(start + k) % len(workers)] for k in range(min(count, len(workers)))]
+    ranked = _rotate([w for w in workers if _hostname(w) in busy], start)
+    ranked += _rotate([w for w in workers if _hostname(w) not in busy], start)
+    return ranked[:count]
+
+
+def _rotate(items: list[Any], start: int) -> list[Any]:
+    if not items:
+        return []
+    k = start % len(items)
+    return items[k:] + items[:k]
+
+
+def _hostname(container: Any) -> str:
+    return str(container.attrs.get("Config", {}).get("Hostname", ""))
+
+
+def _busy_hostnames(ctx: FaultContext) -> set[str]:
+    """Hostnames of the workers that report a job in hand (worker ids are host-pid-rand)."""
+    deadline = time.monotonic() + BUSY_WAIT_S
+    while not ctx.stop.is_set():
+        try:
+            listed = ctx.http.get("/workers", timeout=2.0).json().get("workers", [])
+        except (httpx.HTTPError, ValueError, AttributeError):
+            listed = []
+        busy = {str(w["id"]).rsplit("-", 2)[0] for w in listed if w.get("info", {}).get("jobs")}
+        if busy or time.monotonic() > deadline:
+            return busy
+        ctx.stop.wait(0.1)
+    return set()
 
 
 def record(name: str, targets: list[Any], action: Action, ctx: FaultContext) -> Fault:
