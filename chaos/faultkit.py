@@ -36,6 +36,8 @@ class FaultContext:
     lease_s: float = 5.0
     stop: threading.Event = field(default_factory=threading.Event)
     counter: int = 0
+    # submits a job that counts like the workload's (lost / stuck / recovery): the bait
+    bait: Callable[[JobSpec], Submit] | None = None
 
     def sleep(self, seconds: float) -> None:
         """Interruptible sleep: returns early when the run is being stopped."""
@@ -69,7 +71,7 @@ def pick_workers(ctx: FaultContext, params: Params, count: int = 1) -> list[Any]
     workers = ctx.cluster.workers(running=True)
     if not workers:
         raise FaultError("no running worker container")
-    busy = _busy_hostnames(ctx)
+    busy = _baited_hostname(ctx) or _busy_hostnames(ctx)
     start = int(num(params, "target", 0))
     ranked = _rotate([w for w in workers if _hostname(w) in busy], start)
     ranked += _rotate([w for w in workers if _hostname(w) not in busy], start)
@@ -85,6 +87,31 @@ def _rotate(items: list[Any], start: int) -> list[Any]:
 
 def _hostname(container: Any) -> str:
     return str(container.attrs.get("Config", {}).get("Hostname", ""))
+
+
+BAIT_WAIT_S = 10.0
+
+
+def _baited_hostname(ctx: FaultContext) -> set[str]:
+    """Submit a high-priority ``sleep`` job that counts like the workload's, wait until a
+    worker runs it, and name that worker's host: hitting it interrupts a job for certain, and
+    the job's next attempt elsewhere measures the recovery time."""
+    if ctx.bait is None:
+        return set()
+    ctx.counter += 1
+    seconds = max(2.0, ctx.lease_s)
+    spec = JobSpec(f"{ctx.run_id}-bait-{ctx.counter}", "sleep", {"seconds": seconds}, 5, 100)
+    sub = ctx.bait(spec)
+    deadline = time.monotonic() + BAIT_WAIT_S
+    while sub.job_id is not None and time.monotonic() < deadline and not ctx.stop.is_set():
+        try:
+            body = ctx.http.get(f"/jobs/{sub.job_id}", timeout=2.0).json()
+        except (httpx.HTTPError, ValueError):
+            body = {}
+        if isinstance(body, dict) and body.get("status") == "running" and body.get("worker"):
+            return {str(body["worker"]).rsplit("-", 2)[0]}
+        ctx.stop.wait(0.05)
+    return set()
 
 
 def _busy_hostnames(ctx: FaultContext) -> set[str]:

@@ -149,6 +149,13 @@ class _Run:
             self.recorder.record(event)
             return event
 
+        bait_submitter = Submitter(self.http, self.config.policy, origin="workload")
+
+        def bait(spec: JobSpec) -> Submit:
+            event = bait_submitter.submit(spec, self.stop)
+            self.recorder.record(event)
+            return event
+
         return FaultContext(
             self.cluster,
             self.http,
@@ -156,6 +163,7 @@ class _Run:
             self.run_id,
             lease_s=self.scenario.lease_s,
             stop=self.stop,
+            bait=bait,
         )
 
     def workload(self) -> tuple[threading.Thread, list[WorkloadStats]]:

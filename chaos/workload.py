@@ -61,9 +61,13 @@ class JobSpec:
     type: str
     payload: dict[str, Any]
     max_attempts: int
+    priority: int = 0
 
     def body(self) -> dict[str, Any]:
-        return {"type": self.type, "payload": self.payload, "max_attempts": self.max_attempts}
+        body = {"type": self.type, "payload": self.payload, "max_attempts": self.max_attempts}
+        if self.priority:
+            body["priority"] = self.priority
+        return body
 
 
 def _payload(kind: str, rng: random.Random, index: int, max_attempts: int) -> dict[str, Any]:
