@@ -291,7 +291,8 @@ class JobQueue:
         return back
 
     async def maintain(self, queue: str, limit: int = MAINTAIN_LIMIT) -> Maintenance:
-        """Promote due scheduled jobs and reclaim lapsed leases of one queue."""
+        """Promote due scheduled jobs and reclaim lapsed leases of one queue; forget dead
+        letters and index entries whose records have expired."""
         q = self.keys.queue(queue)
         keys = [
             q.ready,
@@ -300,6 +301,9 @@ class JobQueue:
             q.dead,
             q.signal,
             *(self.keys.index(s) for s in ("queued", "scheduled", "running", "failed")),
+            self.keys.index_all,
+            self.keys.index("succeeded"),
+            self.keys.index("cancelled"),
         ]
         raw = await self.scripts.maintain(
             keys=keys,

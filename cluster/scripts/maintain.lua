@@ -2,6 +2,8 @@
 -- 1. promote: scheduled jobs whose time has come become ready.
 -- 2. reclaim: running jobs whose lease lapsed (their worker died, froze or was cut off) go
 --    back to ready at their original place, or end failed when no attempt is left (poison pill).
+-- 3. forget: dead letters older than a terminal record's lifetime (their records have
+--    expired), and the oldest index entries whose records are gone, so no set grows forever.
 -- Running it from many processes at once is safe: each step is atomic and idempotent.
 --
 -- KEYS[1]  ready zset of the queue
@@ -13,6 +15,9 @@
 -- KEYS[7]  idx:scheduled
 -- KEYS[8]  idx:running
 -- KEYS[9]  idx:failed
+-- KEYS[10] idx:all
+-- KEYS[11] idx:succeeded
+-- KEYS[12] idx:cancelled
 --
 -- ARGV[1]  now (ms)
 -- ARGV[2]  limit, the most jobs to move per step
@@ -24,6 +29,7 @@
 
 local now, limit, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local ttl, cap = tonumber(ARGV[4]), tonumber(ARGV[5])
+local PRUNE_BATCH = 20
 local promoted, reclaimed, failed = 0, 0, 0
 local ids = {}
 
@@ -80,6 +86,14 @@ end
 if (promoted + reclaimed) > 0 and redis.call('LLEN', KEYS[5]) < cap then
   redis.call('RPUSH', KEYS[5], 1)
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - ttl * 1000)
+-- oldest first: stop at the first record still there (later ones expire later)
+local oldest = redis.call('ZRANGE', KEYS[10], 0, PRUNE_BATCH - 1)
+for _, id in ipairs(oldest) do
+  if redis.call('EXISTS', prefix .. id) == 1 then break end
+  for k = 6, 12 do redis.call('ZREM', KEYS[k], id) end
+end
+
 local out = {promoted, reclaimed, failed}
 for _, id in ipairs(ids) do out[#out + 1] = id end
 return out

@@ -1,23 +1,15 @@
-"""Known gaps in the queue protocol (``cluster/queue.py`` and its Lua scripts, owned elsewhere),
-each pinned by a strict xfail: the test starts passing, and so fails, once the gap is closed.
-"""
+"""Regression tests for gaps found in the queue protocol (``cluster/queue.py`` and its Lua)."""
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
 from redis.asyncio import Redis
 
 from cluster.models import JobSpec
 from cluster.queue import JobQueue, Outcome, queue_stats
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finish.lua/maintain.lua add failed jobs to q:{q}:dead but nothing removes them when "
-    "the job record expires after result_ttl_s, so GET /queues counts ghost dead letters",
-)
 def test_dead_letter_count_forgets_expired_records(redis_url: str, flush: None) -> None:
     asyncio.run(_dead_letter_ghosts(redis_url))
 
@@ -35,6 +27,9 @@ async def _dead_letter_ghosts(redis_url: str) -> None:
         async with asyncio.timeout(10):
             while await queue.get(job.id) is not None:
                 await asyncio.sleep(0.1)
+        await queue.maintain("default")  # every worker and the master run it 4 times a second
         assert (await queue_stats(queue, ["default"]))[0].failed == 0
+        assert await redis.zcard(queue.keys.index_all) == 0  # index entries forgotten too
+        assert await redis.zcard(queue.keys.index("failed")) == 0
     finally:
         await redis.aclose()
