@@ -1,7 +1,7 @@
 # A thin door to nox (noxfile.py): every target works on a fresh clone with python3.11 + docker.
 #   make up          build images, start the cluster, run the demo workload
 #   make down        stop it, keep the volumes (make down V=1: remove them too)
-#   make test        lint, unit, property, integration, chaos (what CI runs)
+#   make test        lint, unit, property, integration, chaos smoke subset (what CI runs)
 #   make bench       peer benchmark
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -23,7 +23,7 @@ down: $(NOX)
 	$(NOX) -s down $(if $(V),-- -v)
 
 test: $(NOX)
-	$(NOX)
+	JOBFLEET_CHAOS_SUBSET=smoke $(NOX)
 
 bench: $(NOX)
 	$(NOX) -s bench

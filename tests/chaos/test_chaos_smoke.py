@@ -13,72 +13,22 @@ be INVALID with lost > 0), which deliberately destroys acknowledged jobs.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
 import httpx
 import pytest
 
-from chaos import scenarios
 from chaos.containers import Cluster
 from chaos.faults import SURVIVABLE
-from chaos.runner import RunConfig, RunResult, run
+from tests.chaos.live import RUN_TIMEOUT_S, Live, explain
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
-
-RUN_TIMEOUT_S = 900
-
-
-@dataclass(frozen=True)
-class Live:
-    url: str
-    project: str
-    seed: int
-    out: Path
-
-    def run(self, name: str) -> RunResult:
-        scenario = scenarios.build(
-            name, self.seed, lease_s=float(os.environ.get("JOBFLEET_LEASE_S", "5"))
-        )
-        print(scenario.plan())  # the seed and schedule, to reproduce a failure
-        return run(scenario, RunConfig(out_dir=self.out / name, url=self.url, project=self.project))
-
-
-@pytest.fixture(scope="module")
-def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Live:
-    url = os.environ.get("JOBFLEET_URL")
-    project = os.environ.get("JOBFLEET_PROJECT", "jobfleet")
-    if not url:  # no cluster given: start a fresh compose stack of our own
-        stack = request.getfixturevalue("stack")
-        url, project = stack.url, stack.project
-    try:
-        ready = httpx.get(f"{url}/readyz", timeout=10, trust_env=False).is_success
-    except httpx.HTTPError as exc:
-        pytest.fail(f"master at {url} unreachable: {exc}")
-    assert ready, f"master at {url} is not ready"
-    workers = Cluster(project).workers(running=True)
-    assert len(workers) >= 3, f"need >= 3 running workers in {project!r}, found {len(workers)}"
-    out = Path(os.environ.get("JOBFLEET_CHAOS_OUT") or tmp_path_factory.mktemp("chaos"))
-    return Live(url, project, int(os.environ.get("JOBFLEET_CHAOS_SEED", "20240607")), out)
-
-
-def _explain(result: RunResult) -> str:
-    data: dict[str, Any] = result.result.to_dict()
-    lists = {k: data[k][:5] for k in ("lost", "stuck", "unexpected")}
-    return (
-        f"counts={data['counts']} first={lists} notes={data['notes']} "
-        f"report={result.artifacts.get('report')}"
-    )
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S)
 def test_smoke_run_is_valid(live: Live) -> None:
     result = live.run("smoke")
     check = result.result
-    assert check.valid, _explain(result)
-    assert check.counts["fault_errors"] == 0, _explain(result)
+    assert check.valid, explain(result)
+    assert check.counts["fault_errors"] == 0, explain(result)
     assert {f["name"] for f in check.recovery} == set(SURVIVABLE)
     assert sum(f["affected"] for f in check.recovery) > 0, "no fault interrupted a job"
     assert check.counts["completed"] >= check.counts["ok"] > 0
@@ -91,7 +41,7 @@ def test_negative_control_is_invalid(live: Live) -> None:
     result = live.run("negative-control")
     check = result.result
     assert not check.valid, "persistence was switched off and Redis killed, yet nothing was lost"
-    assert check.counts["lost"] > 0, _explain(result)
+    assert check.counts["lost"] > 0, explain(result)
     assert result.exit_code == 1
     # Redis came back with its own configuration: the cluster serves again.
     assert httpx.get(f"{live.url}/readyz", timeout=10, trust_env=False).is_success
