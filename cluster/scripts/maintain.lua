@@ -87,11 +87,14 @@ if (promoted + reclaimed) > 0 and redis.call('LLEN', KEYS[5]) < cap then
   redis.call('RPUSH', KEYS[5], 1)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - ttl * 1000)
--- oldest first: stop at the first record still there (later ones expire later)
-local oldest = redis.call('ZRANGE', KEYS[10], 0, PRUNE_BATCH - 1)
-for _, id in ipairs(oldest) do
-  if redis.call('EXISTS', prefix .. id) == 1 then break end
-  for k = 6, 12 do redis.call('ZREM', KEYS[k], id) end
+-- the oldest entries of every index that holds finished jobs (records expire oldest first)
+for _, k in ipairs({9, 10, 11, 12}) do
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[k], 0, PRUNE_BATCH - 1)) do
+    if redis.call('EXISTS', prefix .. id) == 0 then
+      redis.call('ZREM', KEYS[10], id)
+      redis.call('ZREM', KEYS[k], id)
+    end
+  end
 end
 
 local out = {promoted, reclaimed, failed}

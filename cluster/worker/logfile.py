@@ -11,6 +11,7 @@ worker can never overwrite the log of the attempt that replaced it.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -93,7 +94,12 @@ class AttemptLog:
 
 
 def _record(event: str, fields: dict[str, Any]) -> bytes:
-    return orjson.dumps({"t": round(time.time(), 4), "event": event, **fields}, default=str) + b"\n"
+    record = {"t": round(time.time(), 4), "event": event, **fields}
+    try:
+        return orjson.dumps(record, default=str) + b"\n"
+    except TypeError:  # lone surrogates (undecodable file names...): orjson refuses them,
+        # the json module escapes them as \udcff, so the text stays visible
+        return json.dumps(record, default=str).encode() + b"\n"
 
 
 def _open_append(path: Path) -> int:
@@ -139,5 +145,8 @@ def _parse(line: bytes) -> dict[str, Any]:
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
-        return {"event": "corrupt", "raw": line.decode("utf-8", "replace")}
+        try:  # escaped lone surrogates (see _record): keep them as visible escape text
+            value = orjson.loads(re.sub(rb"\\u(d[89a-f][0-9a-f]{2})", rb"\\\\u\1", line))
+        except ValueError:
+            return {"event": "corrupt", "raw": line.decode("utf-8", "replace")}
     return value if isinstance(value, dict) else {"event": "corrupt", "raw": str(value)}

@@ -44,7 +44,10 @@ JOB_FIELDS = {
     "colour": JSON,  # a field JobSpec does not know
 }
 CLEAN_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(-1e300, 1e300)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(-1e300, 1e300)
     | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=12,
@@ -108,8 +111,9 @@ KEYS = (
     st.sampled_from([b"k-1", b"k-2", b"retry-me"])
     | st.binary(max_size=8)
     | st.text(max_size=12).map(lambda s: s.encode("utf-8"))
-    | st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=195, max_size=205)
-    .map(str.encode)
+    | st.text(
+        st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=195, max_size=205
+    ).map(str.encode)
 )
 TARGETS = (
     st.integers(0, 20)  # the n-th job accepted so far

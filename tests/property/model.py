@@ -35,6 +35,9 @@ class MJob:
     outcomes: dict[int, str] = field(default_factory=dict)  # attempt -> outcome recorded
     error: str | None = None
     order: int = 0  # the sequence number in the ready score: seq, or a fresh one at a retry
+    terminal_at: int = 0  # when it last became terminal: its record expires a TTL later
+    gone: bool = False  # the record expired (only a terminal job's record has a TTL)
+    dead_listed: bool = False  # a dead letter of its queue (failed, until forgotten)
 
     def __post_init__(self) -> None:
         self.order = self.order or self.seq
@@ -62,9 +65,26 @@ class NewJob:
 
 @dataclass
 class Model:
+    now: int  # the clock (ms) every operation reads
+    ttl_ms: int  # how long a terminal job's record lives
     jobs: dict[str, MJob] = field(default_factory=dict)
     idem: dict[str, str] = field(default_factory=dict)
     seq: int = 0
+
+    def end(self, job: MJob, status: str) -> None:
+        job.status, job.terminal_at, job.holder = status, self.now, None
+        job.dead_listed = status == "failed"
+
+    def expire(self) -> list[str]:
+        """Terminal records whose lifetime is over (Redis deletes them): their ids."""
+        due = [
+            j
+            for j in self.jobs.values()
+            if j.status in TERMINAL and not j.gone and j.terminal_at + self.ttl_ms <= self.now
+        ]
+        for job in due:
+            job.gone = True
+        return [j.id for j in due]
 
     # --- submission ------------------------------------------------------------------------
     def submit_order(self, specs: list[NewJob]) -> list[int]:
@@ -120,7 +140,7 @@ class Model:
         self, worker: str, job_id: str, attempt: int, outcome: str, error: str, retry_at: int
     ) -> str:
         job = self.jobs.get(job_id)
-        if job is None:
+        if job is None or job.gone:
             return "missing"
         if not self.holds(worker, job_id, attempt):
             if job.outcomes.get(attempt) in ("lease_expired", "released"):
@@ -130,12 +150,13 @@ class Model:
         job.outcomes[attempt] = outcome
         job.holder = None
         if outcome == "succeeded":
-            job.status = "succeeded"
+            self.end(job, "succeeded")
             job.error = None
         elif job.budget_left > 0:
             job.status, job.error, job.run_at = "scheduled", error, retry_at
         else:
-            job.status, job.error = "failed", error
+            self.end(job, "failed")
+            job.error = error
         return job.status
 
     def renew(self, worker: str, held: list[tuple[str, int]], now: int, lease: int) -> list[str]:
@@ -177,29 +198,32 @@ class Model:
                 job.status = "queued"
                 reclaimed += 1
             else:
-                job.status = "failed"
+                self.end(job, "failed")
                 failed += 1
+        for job in mine:  # dead letters as old as a record's lifetime are forgotten
+            if job.dead_listed and job.terminal_at <= now - self.ttl_ms:
+                job.dead_listed = False
         return promoted, reclaimed, failed, [j.id for j in lapsed]
 
     # --- operator actions ------------------------------------------------------------------
     def cancel(self, job_id: str) -> tuple[bool, str]:
         job = self.jobs.get(job_id)
-        if job is None:
+        if job is None or job.gone:
             return False, ""
         if job.status not in ("queued", "scheduled"):
             return False, job.status
-        job.status = "cancelled"
+        self.end(job, "cancelled")
         return True, "cancelled"
 
     def retry(self, job_id: str) -> tuple[bool, str]:
         job = self.jobs.get(job_id)
-        if job is None:
+        if job is None or job.gone:
             return False, ""
         if job.status not in ("failed", "cancelled"):
             return False, job.status
         self.seq += 1
         job.order = self.seq
-        job.status, job.base = "queued", job.attempts
+        job.status, job.base, job.dead_listed = "queued", job.attempts, False
         return True, "queued"
 
     # --- questions -------------------------------------------------------------------------

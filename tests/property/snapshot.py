@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -18,7 +18,7 @@ from cluster.queue import SIGNAL_CAP
 from tests.property.model import MJob, Model
 
 STRUCTURES = ("ready", "scheduled", "leases", "dead")
-HOLDS = {"ready": "queued", "scheduled": "scheduled", "leases": "running", "dead": "failed"}
+HOLDS = {"ready": "queued", "scheduled": "scheduled", "leases": "running"}
 
 
 @dataclass
@@ -60,10 +60,13 @@ async def take(redis: Redis, keys: Keys, queues: list[str], ids: list[str]) -> S
 
 
 def check(snap: Snapshot, model: Model, keys: Keys) -> None:
-    """Every structure agrees with the model, hence with each other."""
+    """Every structure agrees with the model, hence with each other. A job whose record has
+    expired may linger in its last status index, idx:all and (until forgotten) the dead
+    letters, and nowhere else."""
     known = set(model.jobs)
-    assert snap.job_keys == {keys.job(i) for i in known}, "job records appeared or vanished"
-    assert set(snap.index_all) == known, "idx:all is not the set of submitted jobs"
+    live = {j.id for j in model.jobs.values() if not j.gone}
+    assert snap.job_keys == {keys.job(i) for i in live}, "job records appeared or vanished"
+    assert live <= set(snap.index_all) <= known, "idx:all lost a job or invented one"
     for (queue, name), members in snap.zsets.items():
         assert set(members) <= known, f"{queue}:{name} holds an unknown id"
     for status, members in snap.index.items():
@@ -71,7 +74,10 @@ def check(snap: Snapshot, model: Model, keys: Keys) -> None:
     for queue, length in snap.signals.items():
         assert length <= SIGNAL_CAP, f"signal list of {queue} grew to {length}"
     for job in model.jobs.values():
-        check_job(snap, job)
+        if job.gone:
+            _check_membership(snap, job, f"expired job {job.id[:8]} ({job.status})")
+        else:
+            check_job(snap, job)
 
 
 def check_job(snap: Snapshot, job: MJob) -> None:
@@ -96,8 +102,12 @@ def check_job(snap: Snapshot, job: MJob) -> None:
 
 def _check_membership(snap: Snapshot, job: MJob, where: str) -> None:
     for (queue, name), members in snap.zsets.items():
-        expected = queue == job.queue and HOLDS[name] == job.status
-        assert (job.id in members) == expected, f"{where}: {queue}:{name} membership"
+        listed = job.dead_listed if name == "dead" else HOLDS[name] == job.status
+        assert (job.id in members) == (queue == job.queue and listed), f"{where}: {queue}:{name}"
+    in_index = [s for s, members in snap.index.items() if job.id in members]
+    if job.gone:  # forgotten, or not yet
+        assert in_index in ([], [job.status]), f"{where}: status indexes {in_index}"
+        return
     q = job.queue
     if job.status == "queued":
         assert snap.zsets[q, "ready"][job.id] == job.score, f"{where}: ready score"
@@ -105,7 +115,6 @@ def _check_membership(snap: Snapshot, job: MJob, where: str) -> None:
         assert snap.zsets[q, "scheduled"][job.id] == job.run_at, f"{where}: run-at"
     if job.status == "running":
         assert snap.zsets[q, "leases"][job.id] == job.lease_expires, f"{where}: lease expiry"
-    in_index = [s for s, members in snap.index.items() if job.id in members]
     assert in_index == [job.status], f"{where}: status indexes {in_index}"
     assert snap.index[job.status][job.id] == job.seq, f"{where}: index score"
     assert snap.index_all[job.id] == job.seq, f"{where}: idx:all score"
@@ -131,3 +140,45 @@ def _check_attempts(rec: dict[str, str], job: MJob, where: str) -> None:
             f"{where}: attempt {number} recorded {outcome!r}, model {job.outcomes[number]!r}"
         )
         assert data.get("attempt") == number, f"{where}: attempt record {number} misnumbered"
+
+
+@dataclass
+class Watch:
+    """What must hold from one step to the next: ``attempts`` never decreases, and a terminal
+    status never changes except by an explicit retry (the machine notes those in ``retried``)."""
+
+    attempts: dict[str, int] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)
+    retried: set[str] = field(default_factory=set)
+
+    def step(self, model: Model) -> None:
+        for job in model.jobs.values():
+            before = self.attempts.get(job.id, 0)
+            assert job.attempts >= before, f"attempts of {job.id} went {before}->{job.attempts}"
+            was = self.status.get(job.id)
+            if was in TERMINAL and job.id not in self.retried:
+                assert job.status == was, f"terminal {job.id} moved {was}->{job.status}"
+            self.attempts[job.id], self.status[job.id] = job.attempts, job.status
+        self.retried.clear()
+
+
+def leftovers(snap: Snapshot, model: Model) -> dict[str, list[str]]:
+    """Where ids of expired records are still listed (maintenance should forget them)."""
+    gone = {j.id for j in model.jobs.values() if j.gone}
+    found = {f"idx:{s}": sorted(gone & set(m)) for s, m in snap.index.items()}
+    found["idx:all"] = sorted(gone & set(snap.index_all))
+    for (queue, name), members in snap.zsets.items():
+        found[f"{queue}:{name}"] = sorted(gone & set(members))
+    return {where: ids for where, ids in found.items() if ids}
+
+
+def check_ending(job: MJob, record: JobRecord | None) -> None:
+    """After healing: the record is there unless expired, and it ended as the model says; a
+    succeeded job has exactly one accepted success, a failed one used up its budget."""
+    assert (record is None) == job.gone, f"{job.id}: record {'kept' if record else 'lost'}"
+    if record is not None:
+        assert record.status == job.status
+        wins = [a for a in record.history if a.outcome == "succeeded"]
+        assert len(wins) == (job.status == "succeeded"), f"{job.id}: {record.history}"
+    if job.status == "failed":
+        assert job.attempts - job.base == job.max_attempts, f"{job.id}: failed with budget left"

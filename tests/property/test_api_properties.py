@@ -26,6 +26,7 @@ from cluster.models import JobRecord
 from cluster.queue import Outcome
 from cluster.settings import Settings
 from tests.property.api_strategies import FIRST_JOBS, REQUESTS, Request
+from tests.property.budget import suite_settings
 from tests.property.codec import encoded_records
 
 PREFIXES = itertools.count()
@@ -43,6 +44,7 @@ def api_settings(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Se
         max_body_bytes=65_536,
         submit_rate=0,  # admission control answers 429/503 by design; not what is tested here
         max_queue_depth=0,
+        maintenance_s=3_600,  # no background promotion mid-example: each example is repeatable
     )
 
 
@@ -82,7 +84,7 @@ class Session:
     # --- requests --------------------------------------------------------------------------
     async def submit(self, req: Request) -> httpx.Response:
         assert req.body is not None
-        headers = {"Idempotency-Key": req.key} if req.key is not None else {}
+        headers = {b"Idempotency-Key": req.key} if req.key is not None else {}
         r = await self.client.post("/jobs", content=req.body.raw, headers=headers)
         key = req.key.decode("latin-1") if req.key is not None else None
         if key is not None and not KEY_FORMAT.fullmatch(key):
@@ -210,6 +212,7 @@ async def converse(settings: Settings, requests: list[Request]) -> None:
             await session.nothing_lost()
 
 
+@suite_settings()
 @given(
     first=st.lists(FIRST_JOBS, min_size=1, max_size=3),
     requests=st.lists(REQUESTS, min_size=1, max_size=10),
@@ -221,6 +224,7 @@ def test_api_answers_cleanly_and_keeps_what_it_accepts(
     asyncio.run(converse(settings, first + requests))
 
 
+@suite_settings()
 @given(record=encoded_records())
 def test_job_record_encoding_round_trips(record: tuple[dict[str, str], dict[str, Any]]) -> None:
     fields, expected = record

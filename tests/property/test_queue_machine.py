@@ -8,158 +8,47 @@ time moves only when a rule says so). Every operation's answer must equal the mo
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import itertools
 from collections import Counter
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import orjson
-from hypothesis import event
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
     rule,
     run_state_machine_as_test,
 )
-from redis.asyncio import Redis
 
-from cluster.keys import TERMINAL
-from cluster.models import JobSpec
-from cluster.queue import ClaimedJob, JobQueue, Outcome
-from tests.property import snapshot
-from tests.property.model import Model, NewJob
+from cluster.queue import ClaimedJob
+from tests.property.budget import suite_settings
+from tests.property.harness import Harness
+from tests.property.machine_support import (
+    ERROR_TEXT,
+    LEASES,
+    NEW_JOBS,
+    OUTCOMES,
+    PICK,
+    QUEUES,
+    TIMEOUTS,
+    check_timeout,
+    in_loop,
+    spec_of,
+)
+from tests.property.model import NewJob
 
 R = TypeVar("R")
-QUEUES = ["default", "other"]
-WORKER_NAMES = ["w0", 'w"1\\', "wörker-2", "w3 ✓"]
 START_MS = 1_700_000_000_000
+RESULT_TTL_S = 3_600  # a terminal record's lifetime: an hour of the fake clock (see pass_time)
+PRUNE_BATCH = 20  # index entries maintain.lua looks at per call
 PREFIXES = itertools.count()
-# a task's error text is an exception message: any code point, even a lone surrogate from bytes
-# decoded with surrogateescape (file names, subprocess output)
-ERROR_TEXT = st.lists(
-    st.characters(exclude_categories=()) | st.sampled_from(["\udcff", "é", "\x00", '"']),
-    max_size=12,
-).map("".join)
-JSON_LEAF = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=8)
-PAYLOADS = st.dictionaries(
-    st.text(max_size=6),
-    st.recursive(
-        JSON_LEAF | st.floats(allow_nan=False, allow_infinity=False),
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
-        max_leaves=6,
-    ),
-    max_size=3,
-)
-NEW_JOBS = st.builds(
-    NewJob,
-    queue=st.sampled_from(QUEUES),
-    payload=PAYLOADS,
-    priority=st.sampled_from([0, 0, -100, -1, 7, 100]),
-    max_attempts=st.integers(1, 3),
-    delay_ms=st.just(0) | st.just(0) | st.integers(1, 60) | st.integers(1_000, 1_100),
-    idem=st.none() | st.sampled_from(["k0", "k1", "ключ-2"]),
-)
-TIMEOUTS = st.none() | st.floats(min_value=0, max_value=86_400, exclude_min=True)
-PICK = st.integers(min_value=0, max_value=1_000)
-LEASES = st.sampled_from([1, 5, 20, 100])
-OUTCOMES = st.sampled_from(["succeeded", "failed", "timeout"])
 
 
-@dataclass
-class SimWorker:
-    """A worker as the test drives it: what it believes it holds, and whether it is alive."""
-
-    name: str
-    incarnation: int = 0
-    state: str = "alive"  # alive | frozen | crashed
-    held: list[ClaimedJob] = field(default_factory=list)
-    last_report: list[Outcome] = field(default_factory=list)
-
-    @property
-    def id(self) -> str:
-        return f"{self.name}#{self.incarnation}"
-
-
-def in_loop(
-    fn: Callable[..., Coroutine[Any, Any, None]],
-) -> Callable[..., None]:
-    """Turn an async rule body into a sync rule run on the machine's event loop."""
-
-    @functools.wraps(fn)
-    def wrapper(self: QueueMachine, *args: Any, **kwargs: Any) -> None:
-        self.run(fn(self, *args, **kwargs))
-
-    return wrapper
-
-
-class QueueMachine(RuleBasedStateMachine):
-    redis_url = ""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.broken = False
-        self.now = START_MS
-        self.redis = Redis.from_url(self.redis_url, decode_responses=True)
-        self.queue = JobQueue(self.redis, prefix=f"pm{next(PREFIXES)}", clock=lambda: self.now)
-        self.model = Model()
-        self.workers = [SimWorker(name) for name in WORKER_NAMES]
-        self.timeouts: dict[str, float | None] = {}
-        self.seen_attempts: dict[str, int] = {}
-        self.seen_status: dict[str, str] = {}
-        self.retried: set[str] = set()
-        self.run(self.redis.flushdb())
-
-    def run(self, coro: Coroutine[Any, Any, R]) -> R:
-        try:
-            return self.loop.run_until_complete(coro)
-        except BaseException:
-            self.broken = True
-            raise
-
-    # --- helpers ---------------------------------------------------------------------------
-    def pick_worker(self, pick: int, state: str = "alive") -> SimWorker | None:
-        found = [w for w in self.workers if w.state == state]
-        return found[pick % len(found)] if found else None
-
-    def pick_job(self, pick: int) -> str:
-        ids = list(self.model.jobs)
-        return ids[pick % len(ids)]
-
-    def holders(self) -> list[SimWorker]:
-        """Live workers that hold jobs (or believe they do)."""
-        return [w for w in self.workers if w.state == "alive" and w.held]
-
-    def alive(self) -> int:
-        return sum(w.state == "alive" for w in self.workers)
-
-    def has(self, state: str) -> bool:
-        return any(w.state == state for w in self.workers)
-
-    async def report(self, worker: SimWorker, outcomes: list[Outcome]) -> None:
-        """A worker reports finished attempts; the answers must be the model's."""
-        states = await self.queue.finish(worker.id, outcomes)
-        expected: dict[str, str] = {}
-        for o in sorted(outcomes, key=lambda o: QUEUES.index(o.job.queue)):
-            shown = o.value.encode("utf-8", "backslashreplace").decode()  # lone surrogates
-            expected[o.job.id] = self.model.finish(
-                worker.id, o.job.id, o.job.attempt, o.outcome, shown, o.retry_at_ms
-            )
-        assert states == expected
-        for state in states.values():
-            event(f"finish -> {state}")
-        worker.held = [j for j in worker.held if j not in {o.job for o in outcomes}]
-        worker.last_report = outcomes
-
-    def outcome(self, job: ClaimedJob, outcome: str, error: str, retry_in: int) -> Outcome:
-        value = error if outcome != "succeeded" else orjson.dumps([job.attempt, "ok"]).decode()
-        return Outcome(job, outcome, value, self.now - 1, self.now, self.now + retry_in)
+class QueueMachine(Harness):
+    """The rules: what workers, operators and time may do next."""
 
     # --- submission ------------------------------------------------------------------------
     @initialize(batch=st.lists(st.tuples(NEW_JOBS, TIMEOUTS), min_size=1, max_size=6))
@@ -177,18 +66,7 @@ class QueueMachine(RuleBasedStateMachine):
         await self.do_submit(batch)
 
     async def do_submit(self, batch: list[tuple[NewJob, float | None]]) -> None:
-        specs = [
-            JobSpec(
-                type="echo",
-                payload=new.payload,
-                max_attempts=new.max_attempts,
-                timeout_s=timeout,
-                delay_s=new.delay_ms / 1000,
-                queue=new.queue,
-                priority=new.priority,
-            )
-            for new, timeout in batch
-        ]
+        specs = [spec_of(new, timeout) for new, timeout in batch]
         got = await self.queue.submit(specs, [new.idem for new, _ in batch])
         assert len(got) == len(batch)
         news = [new for new, _ in batch]
@@ -201,7 +79,6 @@ class QueueMachine(RuleBasedStateMachine):
             assert (result.id, result.created, result.status) == expected
 
     # --- the worker's side -----------------------------------------------------------------
-    @precondition(lambda self: self.has("alive"))
     @rule(
         pick=PICK,
         queues=st.sampled_from([QUEUES, QUEUES[::-1], QUEUES[:1], QUEUES[1:]]),
@@ -215,7 +92,6 @@ class QueueMachine(RuleBasedStateMachine):
     ) -> None:
         """Take jobs; with ``then``, they run at once (a fast task) and are reported so."""
         worker = self.pick_worker(pick)
-        assert worker is not None
         claimed = await self.queue.claim(worker.id, queues, count, lease)
         expected = self.model.claim(worker.id, queues, count, self.now, lease)
         assert [(c.id, c.attempt) for c in claimed] == expected
@@ -223,11 +99,7 @@ class QueueMachine(RuleBasedStateMachine):
             model_job = self.model.jobs[job.id]
             assert (job.type, job.queue) == ("echo", model_job.queue)
             assert orjson.loads(job.payload) == model_job.payload
-            timeout = self.timeouts[job.id]
-            if timeout is not None:  # stored to the nearest millisecond, never as zero
-                assert job.timeout_s > 0, f"timeout_s={timeout!r} became {job.timeout_s}"
-                near = abs(job.timeout_s - max(timeout, 0.001)) <= 0.0005 + 1e-9
-                assert near, f"timeout_s={timeout!r} became {job.timeout_s}"
+            check_timeout(self.timeouts[job.id], job.timeout_s)
         worker.held += claimed
         if then is not None and claimed:
             await self.report(worker, [self.outcome(j, then, "boom", 5) for j in claimed])
@@ -267,22 +139,19 @@ class QueueMachine(RuleBasedStateMachine):
         worker = reporters[pick % len(reporters)]
         await self.report(worker, worker.last_report)
 
-    @precondition(
-        lambda self: self.has("alive") and any(j.attempts for j in self.model.jobs.values())
-    )
+    @precondition(lambda self: any(j.attempts for j in self.model.jobs.values()))
     @rule(pick=PICK, which=PICK, outcome=st.sampled_from(["succeeded", "failed"]))
     @in_loop
     async def impostor(self, pick: int, which: int, outcome: str) -> None:
         """A worker reports a job it does not hold, with the job's latest attempt number."""
         worker = self.pick_worker(pick)
-        assert worker is not None
         job = self.model.jobs[self.pick_job(which)]
         if job.attempts == 0 or self.model.holds(worker.id, job.id, job.attempts):
             return
         forged = ClaimedJob(job.id, job.queue, job.attempts, "echo", "{}", 1.0)
         states = await self.queue.finish(worker.id, [self.outcome(forged, outcome, "x", 0)])
         expected = self.model.finish(worker.id, job.id, job.attempts, outcome, "x", 0)
-        assert states == {job.id: expected} and expected in ("stale", "duplicate")
+        assert states == {job.id: expected} and expected in ("stale", "duplicate", "missing")
 
     @precondition(lambda self: bool(self.holders()))
     @rule(pick=PICK, which=PICK, every=st.booleans())
@@ -303,7 +172,6 @@ class QueueMachine(RuleBasedStateMachine):
         freezes (a GC pause, a stopped container: no renewals, no reports until it wakes).
         One worker always stays alive, so the fleet can make progress."""
         worker = self.pick_worker(pick)
-        assert worker is not None
         if kind == "crash":
             worker.state, worker.held, worker.last_report = "crashed", [], []
         else:
@@ -315,7 +183,9 @@ class QueueMachine(RuleBasedStateMachine):
     async def recover(self, pick: int, report_now: bool) -> None:
         """A crashed worker is replaced by a new process under a new id; a frozen one wakes
         and (with ``report_now``) reports what it was running, fenced if it lost the lease."""
-        worker = [w for w in self.workers if w.state != "alive"][pick % (len(self.workers) - self.alive())]
+        worker = [w for w in self.workers if w.state != "alive"][
+            pick % (len(self.workers) - self.alive())
+        ]
         if worker.state == "crashed":
             worker.incarnation += 1
         worker.state = "alive"
@@ -323,9 +193,10 @@ class QueueMachine(RuleBasedStateMachine):
             await self.report(worker, [self.outcome(j, "succeeded", "", 0) for j in worker.held])
 
     # --- time and maintenance --------------------------------------------------------------
-    @rule(ms=st.sampled_from([1, 3, 20, 5_000]))
-    def advance(self, ms: int) -> None:
-        self.now += ms
+    @rule(ms=st.sampled_from([1, 3, 20, 5_000, RESULT_TTL_S * 1000]))
+    @in_loop
+    async def advance(self, ms: int) -> None:
+        await self.pass_time(ms)
 
     @precondition(lambda self: bool(self.holders()))
     @rule(pick=PICK)
@@ -335,7 +206,7 @@ class QueueMachine(RuleBasedStateMachine):
         fleet's maintenance runs; the worker itself carries on as if nothing happened."""
         worker = self.holders()[pick % len(self.holders())]
         leases = [self.model.jobs[j.id].lease_expires for j in worker.held]
-        self.now = max(self.now, *leases) + 1
+        await self.pass_time(max(0, *(t - self.now for t in leases)) + 1)
         for queue in QUEUES:
             await self.do_maintain(queue)
 
@@ -344,22 +215,13 @@ class QueueMachine(RuleBasedStateMachine):
     async def maintain(self, queue: str) -> None:
         await self.do_maintain(queue)
 
-    async def do_maintain(self, queue: str) -> None:
-        got = await self.queue.maintain(queue)
-        expected = self.model.maintain(queue, self.now)
-        assert (got.promoted, got.reclaimed, got.failed, got.ids) == expected
-        if got.reclaimed or got.failed:
-            event("maintain reclaimed a lapsed lease")
-
     # --- operator actions ------------------------------------------------------------------
-    @precondition(lambda self: bool(self.model.jobs))
     @rule(pick=PICK)
     @in_loop
     async def cancel(self, pick: int) -> None:
         job_id = self.pick_job(pick)
         assert await self.queue.cancel(job_id) == self.model.cancel(job_id)
 
-    @precondition(lambda self: bool(self.model.jobs))
     @rule(pick=PICK)
     @in_loop
     async def retry(self, pick: int) -> None:
@@ -367,7 +229,7 @@ class QueueMachine(RuleBasedStateMachine):
         ok, status = await self.queue.retry(job_id)
         assert (ok, status) == self.model.retry(job_id)
         if ok:
-            self.retried.add(job_id)
+            self.watch.retried.add(job_id)
 
     # --- invariants ------------------------------------------------------------------------
     @invariant()
@@ -375,64 +237,8 @@ class QueueMachine(RuleBasedStateMachine):
     async def structures_agree(self) -> None:
         await self.check_structures()
 
-    async def check_structures(self) -> None:
-        ids = list(self.model.jobs)
-        snap = await snapshot.take(self.redis, self.queue.keys, QUEUES, ids)
-        snapshot.check(snap, self.model, self.queue.keys)
-        for job in self.model.jobs.values():
-            before = self.seen_attempts.get(job.id, 0)
-            assert job.attempts >= before, f"attempts of {job.id} went {before}->{job.attempts}"
-            was = self.seen_status.get(job.id)
-            if was in TERMINAL and job.id not in self.retried:
-                assert job.status == was, f"terminal {job.id} moved {was}->{job.status}"
-            self.seen_attempts[job.id], self.seen_status[job.id] = job.attempts, job.status
-        self.retried.clear()
 
-    # --- the end ---------------------------------------------------------------------------
-    def teardown(self) -> None:
-        try:
-            if not self.broken:
-                self.run(self.heal())
-        finally:
-            self.loop.run_until_complete(self.redis.aclose())
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            self.loop.close()
-
-    async def heal(self) -> None:
-        """Everyone comes back, time passes, and every job must reach a terminal state."""
-        for worker in self.workers:
-            if worker.state == "frozen":
-                worker.state = "alive"
-                if worker.held:
-                    outcomes = [self.outcome(j, "succeeded", "", 0) for j in worker.held]
-                    await self.report(worker, outcomes)
-            elif worker.state == "crashed":
-                worker.incarnation += 1
-                worker.state = "alive"
-        healer = self.workers[0]
-        for _ in range(4 * len(self.model.jobs) + 4):
-            if not self.model.unfinished():
-                break
-            self.now += 1_000_000
-            for queue in QUEUES:
-                await self.do_maintain(queue)
-            claimed = await self.queue.claim(healer.id, QUEUES, 1_000, 1_000)
-            expected = self.model.claim(healer.id, QUEUES, 1_000, self.now, 1_000)
-            assert [(c.id, c.attempt) for c in claimed] == expected
-            healer.held += claimed
-            await self.report(healer, [self.outcome(j, "succeeded", "", 0) for j in claimed])
-            await self.check_structures()
-        lost = self.model.unfinished()
-        assert not lost, f"jobs never finished: {[(j.id, j.status) for j in lost]}"
-        for job in self.model.jobs.values():
-            record = await self.queue.get(job.id)
-            assert record is not None and record.status == job.status
-            wins = [a for a in record.history if a.outcome == "succeeded"]
-            assert len(wins) == (job.status == "succeeded"), f"{job.id}: {record.history}"
-            if job.status == "failed":
-                assert job.attempts - job.base == job.max_attempts, "failed with budget left"
-
-
+@pytest.mark.timeout(3_600)  # the thorough profile, or shrinking several distinct failures
 def test_queue_protocol_state_machine(redis_url: str) -> None:
     QueueMachine.redis_url = redis_url
-    run_state_machine_as_test(QueueMachine)
+    run_state_machine_as_test(QueueMachine, settings=suite_settings())

@@ -102,15 +102,15 @@ def test_a_stale_report_with_a_lone_surrogate_is_marked_stale(redis_url: str) ->
     with_queue(redis_url, scenario)
 
 
-@pytest.mark.xfail(
-    reason="cluster/worker/logfile.py (_record): orjson refuses lone surrogates, so a task that "
-    "logs such a string fails for logging, and the attempt log loses its end record",
-    raises=TypeError,
-    strict=False,
-)
 def test_attempt_log_takes_text_with_a_lone_surrogate(tmp_path: Path) -> None:
     from cluster.worker.logfile import AttemptLog
 
     log = AttemptLog(tmp_path, "a" * 32, 1, "w0")
     log.write("log", msg="listing b'\udcff.txt'")
     log.end("failed", "OSError: \udcff")
+    from cluster.worker.logfile import read_job_logs
+
+    [attempt] = read_job_logs(tmp_path, "a" * 32)
+    assert attempt["complete"] is True
+    assert attempt["lines"][1]["msg"] == "listing b'\\udcff.txt'"  # escaped, still visible
+    assert attempt["lines"][-1]["error"] == "OSError: \\udcff"
