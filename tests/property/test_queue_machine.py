@@ -3,14 +3,14 @@
 Several simulated workers share one process and a fake clock (leases of a few milliseconds, and
 time moves only when a rule says so). Every operation's answer must equal the model's prediction
 (``model.py``), and after every step Redis' structures must agree with the model
-(``snapshot.py``). At the end everything heals and every job must end terminal: nothing is lost.
+(``snapshot.py``). Time passing also expires terminal records, as Redis would. At the end
+(``harness.py``) everything heals and every job must end terminal: nothing is lost; and once
+every record has expired, maintenance must have forgotten them all: no set grows forever.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
-from typing import TypeVar
 
 import orjson
 import pytest
@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 
 from cluster.queue import ClaimedJob
 from tests.property.budget import suite_settings
-from tests.property.harness import Harness
+from tests.property.harness import RESULT_TTL_S, Harness
 from tests.property.machine_support import (
     ERROR_TEXT,
     LEASES,
@@ -39,12 +39,6 @@ from tests.property.machine_support import (
     spec_of,
 )
 from tests.property.model import NewJob
-
-R = TypeVar("R")
-START_MS = 1_700_000_000_000
-RESULT_TTL_S = 3_600  # a terminal record's lifetime: an hour of the fake clock (see pass_time)
-PRUNE_BATCH = 20  # index entries maintain.lua looks at per call
-PREFIXES = itertools.count()
 
 
 class QueueMachine(Harness):

@@ -6,6 +6,7 @@ Each test names the property that found it and the shrunk example it reported.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def with_queue(redis_url: str, scenario: Callable[[JobQueue], Awaitable[None]]) 
     async def main() -> None:
         redis = Redis.from_url(redis_url, decode_responses=True)
         try:
-            prefix = f"reg-{NOW}-{id(scenario)}"
+            prefix = f"reg-{os.urandom(4).hex()}"
             await scenario(JobQueue(redis, prefix=prefix, clock=lambda: NOW))
         finally:
             await redis.aclose()
@@ -98,6 +99,24 @@ def test_a_stale_report_with_a_lone_surrogate_is_marked_stale(redis_url: str) ->
         assert states == {job.id: "stale"}
         raw = await queue.redis.hget(queue.keys.job(job.id), "att:1")
         assert orjson.loads(raw or "{}")["outcome"] == "stale_timeout"
+
+    with_queue(redis_url, scenario)
+
+
+def test_maintenance_forgets_expired_jobs_behind_an_older_waiting_one(redis_url: str) -> None:
+    """test_queue_machine (forget): first_jobs(two jobs in 'default'), cancel(the second),
+    then a record lifetime later: the cancelled job's record had expired, yet it stayed in
+    idx:all and idx:cancelled for good, because maintain.lua stopped its sweep at the first
+    record still there: the older job, still queued (a long delay, a queue nobody serves)."""
+
+    async def scenario(queue: JobQueue) -> None:
+        first, second = await queue.submit([JobSpec(type="echo"), JobSpec(type="echo")])
+        assert await queue.cancel(second.id) == (True, "cancelled")
+        await queue.redis.delete(queue.keys.job(second.id))  # its lifetime is over
+        await queue.maintain("default")
+        for index in (queue.keys.index_all, queue.keys.index("cancelled")):
+            assert await queue.redis.zscore(index, second.id) is None, index
+        assert await queue.redis.zscore(queue.keys.index_all, first.id) is not None
 
     with_queue(redis_url, scenario)
 
