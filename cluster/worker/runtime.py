@@ -64,8 +64,9 @@ class Worker:
             (settings.backoff_base_s, settings.backoff_max_s),
             self.queue.clock,
         )
-        self.held: dict[str, ClaimedJob] = {}  # every lease we hold, running or unflushed
-        self.running: dict[str, asyncio.Task[None]] = {}
+        # keyed by (job id, attempt): after a freeze, one worker may hold two attempts of a job
+        self.held: dict[tuple[str, int], ClaimedJob] = {}  # every lease held, running or not
+        self.running: dict[tuple[str, int], asyncio.Task[None]] = {}
         self.pending: list[Outcome] = []
         self.pending_logs: list[AttemptLog] = []  # sealed logs of the pending outcomes
         self.stopping = asyncio.Event()  # SIGTERM: claim nothing more, drain
@@ -142,7 +143,7 @@ class Worker:
         if self.running:
             log.info("waiting for running jobs", extra={"count": len(self.running)})
             await asyncio.wait(list(self.running.values()), timeout=self.settings.drain_s)
-        unfinished = [self.held[job_id] for job_id in self.running]
+        unfinished = [self.held[key] for key in self.running]
         tasks = list(self.running.values())
         for task in tasks:
             task.cancel()
@@ -183,8 +184,8 @@ class Worker:
                 continue
             metrics.claimed(self.queue, self.id, jobs)
             for job in jobs:
-                self.held[job.id] = job
-                self.running[job.id] = asyncio.create_task(self._execute(job))
+                self.held[job.id, job.attempt] = job
+                self.running[job.id, job.attempt] = asyncio.create_task(self._execute(job))
 
     async def _wait_for_work(self) -> None:
         waiting = asyncio.create_task(
@@ -210,7 +211,7 @@ class Worker:
             log.exception("attempt crashed the runner", extra={"job": job.id})
             outcome = self.runner.failure(job, f"{type(exc).__name__}: {exc}", started)
         finally:
-            del self.running[job.id]
+            del self.running[job.id, job.attempt]
             self.slot_free.set()
         self.pending.append(outcome)
         self.pending_ready.set()
@@ -230,7 +231,7 @@ class Worker:
             if logs:  # the logs are final before any outcome is recorded
                 await asyncio.to_thread(_commit_logs, logs)
             for outcome in batch:  # from here on finish, not renew, decides the lease's fate
-                self.held.pop(outcome.job.id, None)
+                self.held.pop((outcome.job.id, outcome.job.attempt), None)
             states = await self._retrying(self.queue.finish, self.id, batch)
             metrics.finished(self.id, batch, states)
             for outcome in batch:

@@ -149,3 +149,22 @@ async def _fencing(redis_url: str, late_outcome: str) -> None:
         ]
     finally:
         await redis.aclose()
+
+
+def test_a_thawed_worker_can_hold_two_attempts_of_one_job(api: Api, fleet: Fleet) -> None:
+    """Frozen past its lease, the only worker wakes, re-claims its own reclaimed job (attempt 2)
+    while attempt 1 still runs: the two attempts must not be confused (keyed by id alone,
+    attempt 1's end dropped attempt 2's lease and it ended as a poison pill)."""
+    worker = fleet.worker(lease_s=1, concurrency=2)
+    job_id = api.submit("sleep", {"seconds": 3}, max_attempts=2)
+    api.wait_status(job_id, "running")
+    worker.signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: api.job(job_id)["status"] == "queued" or None, 15, 0.05, "the reclaim")
+    finally:
+        worker.signal(signal.SIGCONT)
+    done = api.wait_status(job_id, "succeeded", "failed", timeout=30)
+    assert done["status"] == "succeeded", done
+    assert done["attempts"] == 2
+    assert history(done) in (["lease_expired", "succeeded"], ["stale_succeeded", "succeeded"])
+    assert {a["worker"] for a in done["history"]} == {worker.id}
