@@ -42,7 +42,7 @@ def _docker_client() -> Any:
         client = docker.from_env(timeout=120)
         client.ping()
     except DockerException as exc:
-        pytest.skip(f"no Docker engine reachable: {exc}")
+        pytest.fail(f"no Docker engine reachable: {exc}")
     return client
 
 

@@ -51,7 +51,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         client = docker.from_env(timeout=120)
         client.ping()
     except docker.errors.DockerException as exc:
-        pytest.skip(f"no Docker engine reachable: {exc}")
+        pytest.fail(f"no Docker engine reachable: {exc}")
     project, port = f"jfas{secrets.token_hex(4)}", free_port()
     settings = {"COMPOSE_PROJECT_NAME": project, "JOBFLEET_PORT": str(port),
                 "JOBFLEET_WORKERS": str(MIN), **RULES}  # fmt: skip

@@ -63,10 +63,7 @@ def _prometheus_image(stack: Stack) -> None:
     try:
         stack.docker.images.get(IMAGE)
     except Exception:  # docker.errors.ImageNotFound
-        message = f"{IMAGE} is missing: COMPOSE_PROFILES=observability tools/build_images.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail(f"{IMAGE} is missing: COMPOSE_PROFILES=observability tools/build_images.sh")
 
 
 @pytest.mark.parametrize(
