@@ -5,8 +5,7 @@ rule unit tests in ``compose/prometheus/rules.test.yml``), and once started in t
 stack it scrapes the master and every worker found by DNS.
 
 The ``jobfleet-prometheus`` image is built by ``nox -s integration``
-(``COMPOSE_PROFILES=observability tools/build_images.sh``); without it these are skipped
-(failed under CI).
+(``COMPOSE_PROFILES=observability tools/build_images.sh``); without it these fail.
 """
 
 from __future__ import annotations
