@@ -19,7 +19,9 @@ key                       type    meaning
 ``jf:seq``                string  counter giving every job a unique, increasing sequence number
 ``jf:queues``             set     names of every queue that ever received a job
 ``jf:idx:all``            zset    every job; score = seq (pagination for ``GET /jobs``)
-``jf:idx:{s}``            zset    jobs by status; score = seq
+``jf:idx:{s}``            zset    jobs by status, for ``scheduled`` and the terminal ones;
+                                  score = seq. Queued and running jobs are listed from the
+                                  ready and lease sets, so claim and finish touch no index
 ``jf:idem:{key}``         string  Idempotency-Key -> job id; expires ``idempotency_ttl_s``
 ``jf:workers``            zset    live workers; score = last heartbeat in ms
 ``jf:worker:{wid}``       hash    a worker's self-description (host, pid, jobs it runs);
@@ -49,7 +51,9 @@ The job state machine (one Lua script per transition, see ``cluster/scripts``)::
     queued / scheduled ──cancel──> cancelled
 
 Every transition is one script, so a job is always in exactly one of ready / scheduled /
-leases / a terminal index, and a crash between two Redis calls can never lose it.
+leases / a terminal index, and a crash between two Redis calls can never lose it. The scripts
+on the hot path (submit, claim, finish, renew) take their batch as one JSON argument and write
+each set with one variadic command per batch: Redis does the least work per job there.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from dataclasses import dataclass
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 STATUSES = ("queued", "scheduled", "running", *TERMINAL)
+INDEXED = ("scheduled", *TERMINAL)  # the statuses with an idx:{s} zset
 
 
 @dataclass(frozen=True)

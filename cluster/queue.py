@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from redis.asyncio import Redis
@@ -136,9 +136,19 @@ class JobQueue:
             by_queue[spec.queue].append(index)
         results: list[Submitted | None] = [None] * len(specs)
         for queue, indexes in by_queue.items():
-            args, job_keys, idem_keys = self._submit_args(
-                specs, idem, indexes, now, default_max_attempts, default_timeout_s
-            )
+            batch: list[object] = []
+            for index in indexes:
+                spec = specs[index]
+                batch += [
+                    new_job_id(),
+                    spec.type,
+                    orjson.dumps(spec.payload).decode(),
+                    spec.max_attempts or default_max_attempts,
+                    _ms(spec.timeout_s or default_timeout_s, least=1),
+                    spec.priority,
+                    now + _ms(spec.delay_s),
+                    idem[index] or "",
+                ]
             q = self.keys.queue(queue)
             keys = [
                 q.ready,
@@ -147,49 +157,22 @@ class JobQueue:
                 self.keys.seq,
                 self.keys.queues,
                 self.keys.index_all,
-                self.keys.index("queued"),
                 self.keys.index("scheduled"),
-                *job_keys,
-                *idem_keys,
             ]
-            head: list[Arg] = [now, queue, self.idempotency_ttl_s, len(indexes), SIGNAL_CAP]
-            raw = await self.scripts.submit(keys=keys, args=head + args)
+            args: list[Arg] = [
+                now,
+                queue,
+                self.idempotency_ttl_s,
+                SIGNAL_CAP,
+                self.keys.job_prefix,
+                self.keys.idempotency(""),
+                orjson.dumps(batch),
+            ]
+            raw = _json_list(await self.scripts.submit(keys=keys, args=args))
             for position, index in enumerate(indexes):
                 job_id, created, status = raw[position * 3 : position * 3 + 3]
-                results[index] = Submitted(str(job_id), bool(int(created)), str(status))
+                results[index] = Submitted(str(job_id), bool(created), str(status))
         return [r for r in results if r is not None]
-
-    def _submit_args(
-        self,
-        specs: Sequence[JobSpec],
-        idem: Sequence[str | None],
-        indexes: list[int],
-        now: int,
-        default_max_attempts: int,
-        default_timeout_s: float,
-    ) -> tuple[list[Arg], list[str], list[str]]:
-        args: list[Arg] = []
-        job_keys: list[str] = []
-        idem_keys: list[str] = []
-        first_idem_slot = 9 + len(indexes)
-        for index in indexes:
-            spec, job_id = specs[index], new_job_id()
-            slot = 0
-            if idem[index] is not None:
-                slot = first_idem_slot + len(idem_keys)
-                idem_keys.append(self.keys.idempotency(str(idem[index])))
-            job_keys.append(self.keys.job(job_id))
-            args += [
-                job_id,
-                spec.type,
-                orjson.dumps(spec.payload),
-                spec.max_attempts or default_max_attempts,
-                _ms(spec.timeout_s or default_timeout_s, least=1),
-                spec.priority,
-                now + _ms(spec.delay_s),
-                slot,
-            ]
-        return args, job_keys, idem_keys
 
     # --- the worker's side -----------------------------------------------------------------
     async def claim(
@@ -201,34 +184,23 @@ class JobQueue:
             if len(claimed) >= count:
                 break
             q = self.keys.queue(queue)
-            raw = await self.scripts.claim(
-                keys=[
-                    q.ready,
-                    q.leases,
-                    q.signal,
-                    self.keys.index("queued"),
-                    self.keys.index("running"),
-                ],
-                args=[
-                    self.clock(),
-                    worker,
-                    lease_ms,
-                    count - len(claimed),
-                    self.keys.job_prefix,
-                    SIGNAL_CAP,
-                ],
-            )
-            for i in range(0, len(raw), 5):
-                claimed.append(
-                    ClaimedJob(
-                        id=raw[i],
-                        queue=queue,
-                        attempt=int(raw[i + 1]),
-                        type=raw[i + 2],
-                        payload=raw[i + 3],
-                        timeout_s=int(raw[i + 4]) / 1000,
-                    )
+            raw = _json_list(
+                await self.scripts.claim(
+                    keys=[q.ready, q.leases, q.signal],
+                    args=[
+                        self.clock(),
+                        worker,
+                        lease_ms,
+                        count - len(claimed),
+                        self.keys.job_prefix,
+                        SIGNAL_CAP,
+                    ],
                 )
+            )
+            claimed += [
+                ClaimedJob(raw[i], queue, raw[i + 1], raw[i + 2], raw[i + 3], raw[i + 4] / 1000)
+                for i in range(0, len(raw), 5)
+            ]
         return claimed
 
     async def finish(self, worker: str, outcomes: Sequence[Outcome]) -> dict[str, str]:
@@ -236,9 +208,9 @@ class JobQueue:
         states: dict[str, str] = {}
         for queue, group in _group(outcomes, lambda o: o.job.queue).items():
             q = self.keys.queue(queue)
-            args: list[Arg] = [self.clock(), worker, self.result_ttl_s, len(group)]
+            batch: list[object] = []
             for o in group:
-                args += [
+                batch += [
                     o.job.id,
                     o.job.attempt,
                     o.outcome,
@@ -250,13 +222,18 @@ class JobQueue:
                 q.leases,
                 q.scheduled,
                 q.dead,
-                self.keys.index("running"),
                 self.keys.index("succeeded"),
                 self.keys.index("scheduled"),
                 self.keys.index("failed"),
-                *(self.keys.job(o.job.id) for o in group),
             ]
-            raw = await self.scripts.finish(keys=keys, args=args)
+            args: list[Arg] = [
+                self.clock(),
+                worker,
+                self.result_ttl_s,
+                self.keys.job_prefix,
+                orjson.dumps(batch),
+            ]
+            raw = _json_list(await self.scripts.finish(keys=keys, args=args))
             states.update(zip((o.job.id for o in group), map(str, raw), strict=True))
         return states
 
@@ -264,11 +241,10 @@ class JobQueue:
         """Extend the leases on ``jobs``; returns the ids this worker no longer holds."""
         lost: list[str] = []
         for queue, group in _group(jobs, lambda j: j.queue).items():
-            args: list[Arg] = [self.clock(), worker, lease_ms]
-            for job in group:
-                args += [job.id, job.attempt]
-            keys = [self.keys.queue(queue).leases, *(self.keys.job(j.id) for j in group)]
-            lost += [str(x) for x in await self.scripts.renew(keys=keys, args=args)]
+            held = orjson.dumps([x for j in group for x in (j.id, j.attempt)])
+            args: list[Arg] = [self.clock(), worker, lease_ms, self.keys.job_prefix, held]
+            raw = await self.scripts.renew(keys=[self.keys.queue(queue).leases], args=args)
+            lost += [str(x) for x in _json_list(raw)]
         return lost
 
     async def release(self, worker: str, jobs: Iterable[ClaimedJob]) -> list[str]:
@@ -276,18 +252,10 @@ class JobQueue:
         back: list[str] = []
         for queue, group in _group(jobs, lambda j: j.queue).items():
             q = self.keys.queue(queue)
-            args: list[Arg] = [self.clock(), worker, SIGNAL_CAP]
-            for job in group:
-                args += [job.id, job.attempt]
-            keys = [
-                q.leases,
-                q.ready,
-                q.signal,
-                self.keys.index("running"),
-                self.keys.index("queued"),
-                *(self.keys.job(j.id) for j in group),
-            ]
-            back += [str(x) for x in await self.scripts.release(keys=keys, args=args)]
+            handed = orjson.dumps([x for j in group for x in (j.id, j.attempt)])
+            args: list[Arg] = [self.clock(), worker, SIGNAL_CAP, self.keys.job_prefix, handed]
+            raw = await self.scripts.release(keys=[q.leases, q.ready, q.signal], args=args)
+            back += [str(x) for x in _json_list(raw)]
         return back
 
     async def maintain(self, queue: str, limit: int = MAINTAIN_LIMIT) -> Maintenance:
@@ -300,7 +268,8 @@ class JobQueue:
             q.leases,
             q.dead,
             q.signal,
-            *(self.keys.index(s) for s in ("queued", "scheduled", "running", "failed")),
+            self.keys.index("scheduled"),
+            self.keys.index("failed"),
             self.keys.index_all,
             self.keys.index("succeeded"),
             self.keys.index("cancelled"),
@@ -328,7 +297,6 @@ class JobQueue:
                 self.keys.job(job_id),
                 q.ready,
                 q.scheduled,
-                self.keys.index("queued"),
                 self.keys.index("scheduled"),
                 self.keys.index("cancelled"),
             ],
@@ -350,7 +318,6 @@ class JobQueue:
                 q.signal,
                 self.keys.index("failed"),
                 self.keys.index("cancelled"),
-                self.keys.index("queued"),
                 self.keys.seq,
             ],
             args=[job_id, SIGNAL_CAP],
@@ -374,6 +341,12 @@ def _ms(seconds: float, least: int = 0) -> int:
     """Seconds to whole milliseconds, rounded to the nearest (``int`` would truncate: 1.001 s
     is 1000.99... ms), and at least ``least`` (a positive timeout must not become 0 ms)."""
     return max(least, round(seconds * 1000))
+
+
+def _json_list(raw: str | bytes) -> list[Any]:
+    """A script's JSON array answer (Lua's cjson writes an empty array as ``{}``)."""
+    value = orjson.loads(raw)
+    return value if isinstance(value, list) else []
 
 
 def _group(items: Iterable[T], key: Callable[[T], str]) -> dict[str, list[T]]:

@@ -14,7 +14,17 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-SCRIPT_NAMES = ("submit", "claim", "finish", "renew", "maintain", "release", "cancel", "retry")
+SCRIPT_NAMES = (
+    "submit",
+    "claim",
+    "finish",
+    "renew",
+    "maintain",
+    "release",
+    "cancel",
+    "retry",
+    "list_queued",
+)
 
 
 def script_source(name: str) -> str:
@@ -34,6 +44,7 @@ class Scripts:
     release: AsyncScript
     cancel: AsyncScript
     retry: AsyncScript
+    list_queued: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:

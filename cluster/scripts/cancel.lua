@@ -3,9 +3,8 @@
 -- KEYS[1]  the job hash
 -- KEYS[2]  ready zset of the job's queue
 -- KEYS[3]  scheduled zset of the job's queue
--- KEYS[4]  idx:queued
--- KEYS[5]  idx:scheduled
--- KEYS[6]  idx:cancelled
+-- KEYS[4]  idx:scheduled
+-- KEYS[5]  idx:cancelled
 --
 -- ARGV[1]  job id
 -- ARGV[2]  now (ms)
@@ -22,8 +21,7 @@ end
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
-redis.call('ZREM', KEYS[5], id)
-redis.call('ZADD', KEYS[6], f[2], id)
+redis.call('ZADD', KEYS[5], f[2], id)
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', now)
 redis.call('EXPIRE', KEYS[1], ttl)
 return {1, 'cancelled'}

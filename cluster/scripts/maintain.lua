@@ -11,13 +11,11 @@
 -- KEYS[3]  leases zset of the queue
 -- KEYS[4]  dead zset of the queue
 -- KEYS[5]  signal list of the queue
--- KEYS[6]  idx:queued
--- KEYS[7]  idx:scheduled
--- KEYS[8]  idx:running
--- KEYS[9]  idx:failed
--- KEYS[10] idx:all
--- KEYS[11] idx:succeeded
--- KEYS[12] idx:cancelled
+-- KEYS[6]  idx:scheduled
+-- KEYS[7]  idx:failed
+-- KEYS[8]  idx:all
+-- KEYS[9]  idx:succeeded
+-- KEYS[10] idx:cancelled
 --
 -- ARGV[1]  now (ms)
 -- ARGV[2]  limit, the most jobs to move per step
@@ -37,12 +35,11 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[2], id)
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'status', 'score', 'seq')
+  local f = redis.call('HMGET', key, 'status', 'score')
   if f[1] == 'scheduled' then
     redis.call('HSET', key, 'status', 'queued')
     redis.call('ZADD', KEYS[1], f[2], id)
-    redis.call('ZREM', KEYS[7], id)
-    redis.call('ZADD', KEYS[6], f[3], id)
+    redis.call('ZREM', KEYS[6], id)
     promoted = promoted + 1
   end
 end
@@ -62,20 +59,18 @@ for _, id in ipairs(lapsed) do
       rec.finished_at = now
       redis.call('HSET', key, 'att:' .. attempt, cjson.encode(rec))
     end
-    redis.call('ZREM', KEYS[8], id)
     redis.call('HDEL', key, 'lease_expires_at')
     local why = 'lease expired on attempt ' .. attempt .. ': worker ' .. (f[7] or '?') ..
       ' stopped renewing it (died, froze or was cut off)'
     if tonumber(f[4]) - (attempt - tonumber(f[3])) > 0 then
       redis.call('HSET', key, 'status', 'queued', 'error', why)
       redis.call('ZADD', KEYS[1], f[5], id)
-      redis.call('ZADD', KEYS[6], f[6], id)
       reclaimed = reclaimed + 1
     else
       redis.call('HSET', key, 'status', 'failed', 'finished_at', now,
         'error', why .. '; no attempts left (poison pill)')
       redis.call('ZADD', KEYS[4], now, id)
-      redis.call('ZADD', KEYS[9], f[6], id)
+      redis.call('ZADD', KEYS[7], f[6], id)
       redis.call('EXPIRE', key, ttl)
       failed = failed + 1
     end
@@ -88,10 +83,10 @@ if (promoted + reclaimed) > 0 and redis.call('LLEN', KEYS[5]) < cap then
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - ttl * 1000)
 -- the oldest entries of every index that holds finished jobs (records expire oldest first)
-for _, k in ipairs({9, 10, 11, 12}) do
+for _, k in ipairs({7, 8, 9, 10}) do
   for _, id in ipairs(redis.call('ZRANGE', KEYS[k], 0, PRUNE_BATCH - 1)) do
     if redis.call('EXISTS', prefix .. id) == 0 then
-      redis.call('ZREM', KEYS[10], id)
+      redis.call('ZREM', KEYS[8], id)
       redis.call('ZREM', KEYS[k], id)
     end
   end

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -110,17 +110,39 @@ class JobRunner:
         if task is None:
             raise LookupError(f"unknown task type {job.type!r} on worker {self.worker_id}")
         ctx = TaskContext(job.id, job.attempt, orjson.loads(job.payload), log)
-        deadline = asyncio.timeout(job.timeout_s)
-        try:
-            async with deadline:
-                if task.is_async:
-                    return await task.function(ctx)
-                loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self.threads, task.function, ctx)
-        except TimeoutError:
-            if deadline.expired():  # the job's timeout, not a TimeoutError the task raised
-                raise AttemptTimedOut from None
-            raise
+        if task.is_async:
+            return await _within(job.timeout_s, task.function(ctx))
+        loop = asyncio.get_running_loop()
+        return await _within(job.timeout_s, loop.run_in_executor(self.threads, task.function, ctx))
+
+
+async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable``, cancelling it after ``seconds`` (then :class:`AttemptTimedOut`).
+
+    Like ``asyncio.timeout`` (one timer, ``uncancel`` to tell its cancel from a cancel that
+    came from outside), without a context object per job: this runs once per attempt. A task's
+    own ``TimeoutError`` passes through as the task's failure."""
+    current = asyncio.current_task()
+    assert current is not None
+    fired = False
+
+    def expire() -> None:
+        nonlocal fired
+        fired = True
+        current.cancel()
+
+    handle = asyncio.get_running_loop().call_later(seconds, expire)
+    try:
+        result = await awaitable
+    except asyncio.CancelledError:
+        if fired and current.uncancel() == 0:  # only our cancel: the deadline passed
+            raise AttemptTimedOut from None
+        raise
+    finally:
+        handle.cancel()
+    if fired:  # the task swallowed the deadline's cancel and returned: take the cancel back
+        current.uncancel()
+    return result
 
 
 def _describe(exc: BaseException) -> str:

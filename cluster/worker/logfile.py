@@ -28,10 +28,10 @@ _JOB_ID = re.compile(JOB_ID_PATTERN)
 log = logging.getLogger("jobfleet.worker")
 
 
-def attempt_path(log_dir: Path, job_id: str, attempt: int) -> Path:
+def attempt_path(log_dir: Path | str, job_id: str, attempt: int) -> str:
     if not _JOB_ID.fullmatch(job_id):  # fullmatch: `$` alone would let a trailing newline in
         raise ValueError(f"invalid job id {job_id!r}")
-    return Path(f"{log_dir}/{job_id[:2]}/{job_id}.{attempt}.log")
+    return f"{log_dir}/{job_id[:2]}/{job_id}.{attempt}.log"
 
 
 class AttemptLog:
@@ -42,7 +42,9 @@ class AttemptLog:
     worker dies before either leaves no file or a file without its ``end`` record.
     """
 
-    def __init__(self, log_dir: Path, job_id: str, attempt: int, worker: str) -> None:
+    __slots__ = ("_broken", "_buffer", "_fd", "_path", "_started")
+
+    def __init__(self, log_dir: Path | str, job_id: str, attempt: int, worker: str) -> None:
         self._path = attempt_path(log_dir, job_id, attempt)
         self._fd: int | None = None
         self._broken = False
@@ -61,8 +63,8 @@ class AttemptLog:
 
     def seal(self, outcome: str, error: str | None = None) -> None:
         """Add the end record without writing it yet: the worker writes the logs of a whole
-        batch of attempts in one thread, off its event loop, before it records their outcomes."""
-        duration = round(time.monotonic() - self._started, 6)
+        batch of attempts at once, before it records their outcomes."""
+        duration = time.monotonic() - self._started
         self._buffer.append(
             _record("end", {"outcome": outcome, "duration_s": duration, "error": error})
         )
@@ -88,32 +90,30 @@ class AttemptLog:
             os.write(self._fd, records)
         except OSError as exc:
             self._broken = True
-            log.warning(
-                "attempt log not written", extra={"path": str(self._path), "error": str(exc)}
-            )
+            log.warning("attempt log not written", extra={"path": self._path, "error": str(exc)})
 
 
 def _record(event: str, fields: dict[str, Any]) -> bytes:
-    record = {"t": round(time.time(), 4), "event": event, **fields}
+    record = {"t": time.time(), "event": event, **fields}
     try:
-        return orjson.dumps(record, default=str) + b"\n"
+        return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:  # lone surrogates (undecodable file names...): orjson refuses them,
         # the json module escapes them as \udcff, so the text stays visible
         return json.dumps(record, default=str).encode() + b"\n"
 
 
-def _open_append(path: Path) -> int:
+def _open_append(path: str) -> int:
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
     try:
         return os.open(path, flags, 0o644)
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         return os.open(path, flags, 0o644)
 
 
 def read_job_logs(log_dir: Path, job_id: str) -> list[dict[str, Any]]:
     """Every attempt's records, attempt by attempt, each with a ``complete`` flag."""
-    folder = attempt_path(log_dir, job_id, 0).parent
+    folder = Path(attempt_path(log_dir, job_id, 0)).parent
     attempts: list[dict[str, Any]] = []
     if folder.is_symlink():  # see _read_own_file
         return attempts

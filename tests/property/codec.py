@@ -2,7 +2,7 @@
 
 ``encoded_records()`` draws a valid record and returns (the ``jf:job:{id}`` hash exactly as the
 scripts would leave it, the values ``JobRecord.from_hash(...).model_dump()`` must give back).
-Attempt records come in the three shapes the scripts produce: claim.lua's ``string.format``,
+Attempt records come in the three shapes the scripts produce: claim.lua's concatenation,
 finish.lua's outcome + ``Outcome.attempt_tail`` (the real Python encoder), and the ``cjson``
 re-encoding of maintain.lua / release.lua (numbers printed with 14 significant digits).
 """

@@ -55,7 +55,7 @@ def test_listing_by_status_and_queue(api: Api, fleet: Fleet) -> None:
         return [j["id"] for j in response.json()["jobs"]]
 
     assert listed(status="cancelled") == cancelled[::-1]
-    assert listed(status="queued") == [other, *queued[::-1]]
+    assert listed(status="queued") == [other, *queued[::-1]]  # newest first, across queues
     assert listed(status="queued", queue="other") == [other]
     assert listed(status="running") == []
     fleet.worker(queues="other")

@@ -167,8 +167,9 @@ def _exercise(api: Api, worker: Proc) -> None:
     assert api.http.post(f"/jobs/{failing}/retry").status_code == 202
     sleeper = api.submit("sleep", {"seconds": 30})
     api.wait_status(sleeper, "running", timeout=30)
-    reads = ("/jobs", f"/jobs/{ok}", f"/jobs/{ok}/logs", "/queues", "/workers", "/readyz")
-    for path in (*reads, "/metrics", "/ui/summary"):
+    listings = tuple(f"/jobs?status={s}" for s in ("queued", "running", "succeeded"))
+    reads = ("/jobs", *listings, f"/jobs/{ok}", f"/jobs/{ok}/logs", "/queues", "/workers")
+    for path in (*reads, "/readyz", "/metrics", "/ui/summary"):
         assert api.http.get(path).status_code == 200, path
     worker.signal(signal.SIGTERM)  # drain: hands the sleeper back (release)
     assert worker.wait(30) == 0
