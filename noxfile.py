@@ -144,11 +144,17 @@ def chaos(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
+    """Peer comparison, then jobfleet's durability cost and its compose cluster (see
+    bench/README.md); `nox -s bench -- --phases throughput --jobs 2000` runs what you pass."""
     # HOOK (benchmark): bench/ runs every peer against its own loopback redis-server; peers
     # are pinned in bench/requirements.txt. Not in the default set: it takes long.
     ensure_redis_server(session)
     session.install("-r", "bench/requirements.txt", "-e", ".")
-    session.run("python", "-m", "bench", *session.posargs)
+    args = list(session.posargs) or ["--phases", "all"]
+    if "all" in args or "compose" in " ".join(args):
+        ensure_compose(session)  # the compose phase runs the images of `nox -s images`
+        build_images(session)
+    session.run("python", "-m", "bench", *args)
 
 
 # --- images and the local cluster ----------------------------------------------------------

@@ -1,13 +1,18 @@
 """Side-by-side benchmark of jobfleet and its peers (RQ, Celery, Dramatiq, arq).
 
     python -m bench [--jobs N] [--rounds R] [--systems rq,celery,...]
-                    [--phases throughput,latency,recovery] [--out FILE]
+                    [--phases throughput,latency,recovery,durability,compose|all] [--out FILE]
 
 For every round, every system in turn (the order rotates between rounds), every phase runs
 against a fresh loopback ``redis-server`` with freshly started workers, which are killed (whole
 process tree) when the phase ends. Raw figures go to ``bench/results/<date>.json`` (rewritten
 after every phase); the medians table is printed at the end and can be re-rendered with
 ``python -m bench.report FILE``. jobfleet is skipped when it is not importable.
+
+Two jobfleet-only phases run after the peer rounds when selected (not by default):
+``durability`` (the throughput phase with Redis ``appendfsync everysec`` vs ``always``,
+``--rounds`` times each; see bench/durability.py) and ``compose`` (the compose cluster with its
+3 limited workers, jobs over HTTP; once; see bench/compose_shape.py).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any
 
 import psutil
 
-from bench import report
+from bench import compose_shape, durability, report
 from bench.peers import SYSTEMS, load, unavailable_reason
 from bench.peers.base import OptionValue, Peer, parse_option
 from bench.phases import PHASES, BenchConfig, latency, recovery, throughput
@@ -38,6 +43,8 @@ from bench.procs import kill_all
 from bench.redis_server import RedisServer, redis_server_version
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+EXTRA_PHASES = ("durability", "compose")  # jobfleet only, after the peer rounds
+ALL_PHASES = (*PHASES, *EXTRA_PHASES)
 PhaseFn = Callable[[Peer, Any, BenchConfig], dict[str, object]]
 PHASE_FNS: dict[str, PhaseFn] = {
     "throughput": throughput,
@@ -64,7 +71,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help=f"comma list from {','.join(SYSTEMS)} (default: all that can run)",
     )
-    p.add_argument("--phases", type=_csv, default=list(PHASES), help=",".join(PHASES))
+    p.add_argument(
+        "--phases",
+        type=_csv,
+        default=list(PHASES),
+        help=f"comma list from {','.join(ALL_PHASES)}, or all (default: {','.join(PHASES)})",
+    )
     p.add_argument(
         "--out", type=Path, default=None, help="results JSON (default bench/results/<date>.json)"
     )
@@ -107,8 +119,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--baseline", default="jobfleet", help="system the ratios are relative to")
     p.add_argument("--keep-logs", action="store_true", help="keep worker logs")
+    c = p.add_argument_group("compose phase (jobfleet's compose cluster, jobs over HTTP)")
+    c.add_argument("--compose-jobs", type=int, default=None, help="default: --jobs")
+    c.add_argument("--compose-connections", type=int, default=32, help="POST /jobs clients")
+    c.add_argument("--compose-batch", type=int, default=1000, help="jobs per POST /jobs/batch")
+    c.add_argument("--compose-batch-connections", type=int, default=1)
+    c.add_argument("--compose-latency-rate", type=float, default=50.0, help="jobs/s")
+    c.add_argument("--compose-latency-seconds", type=float, default=10.0)
+    c.add_argument(
+        "--compose-concurrency",
+        type=int,
+        default=None,
+        help="JOBFLEET_CONCURRENCY per worker (default: the compose default, 1)",
+    )
+    c.add_argument(
+        "--compose-submit-rate",
+        type=float,
+        default=0.0,
+        help="JOBFLEET_SUBMIT_RATE (default 0: the per-token limit off, to measure capacity)",
+    )
+    c.add_argument(
+        "--compose-fsync",
+        choices=("always", "everysec", "no"),
+        default=None,
+        help="JOBFLEET_REDIS_FSYNC (default: the compose default, always)",
+    )
+    c.add_argument("--compose-port", type=int, default=18000, help="first host port to try")
     args = p.parse_args(argv)
-    if unknown := set(args.phases) - set(PHASES):
+    if args.phases == ["all"]:
+        args.phases = list(ALL_PHASES)
+    if unknown := set(args.phases) - set(ALL_PHASES):
         p.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     if args.jobs < 1 or args.rounds < 1 or args.workers < 2:
         p.error("--jobs and --rounds must be >= 1 and --workers >= 2")
@@ -157,9 +197,21 @@ def default_out() -> Path:
     return path
 
 
+def cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def host_info() -> dict[str, object]:
     return {
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "mem_total_bytes": psutil.virtual_memory().total,
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -216,6 +268,49 @@ class Runner:
         )
         self.misses: dict[str, int] = dict.fromkeys(systems, 0)
         self.errors = 0
+        self.peer_phases = [phase for phase in args.phases if phase in PHASES]
+
+    def run_extras(self, results: dict[str, Any], out: Path) -> None:
+        """The jobfleet-only phases, after the peer rounds."""
+        if "durability" in self.args.phases:
+            if "jobfleet" in self.options:
+                options = self.options["jobfleet"]
+            else:
+                items = [o for o in self.args.options if o.startswith("jobfleet.")]
+                options = parse_options(items, ["jobfleet"])["jobfleet"]
+
+            def keep(data: dict[str, Any]) -> None:
+                results["durability"] = data
+                save(results, out)
+
+            data = durability.run(
+                self.args.rounds, self.args.port, self.workdir, self.cfg, options, log, keep
+            )
+            keep(data)
+            self.errors += sum(1 for r in data.get("runs", []) if "error" in r)
+        if "compose" in self.args.phases:
+            a = self.args
+            cfg = compose_shape.ComposeConfig(
+                jobs=a.compose_jobs or a.jobs,
+                batch=a.compose_batch,
+                connections=a.compose_connections,
+                batch_connections=a.compose_batch_connections,
+                concurrency=a.compose_concurrency,
+                submit_rate=a.compose_submit_rate,
+                fsync=a.compose_fsync,
+                latency_rate=a.compose_latency_rate,
+                latency_seconds=a.compose_latency_seconds,
+                drain_timeout_s=a.drain_timeout,
+                port=a.compose_port,
+            )
+            log(f"compose: {cfg.jobs} jobs per submission API, {cfg.workers} worker containers")
+            results["compose"] = compose_shape.run(cfg, log)
+            save(results, out)
+            if "error" in results["compose"]:
+                self.errors += 1
+                log(f"compose: ERROR {results['compose']['error']}")
+            elif "skipped" in results["compose"]:
+                log(f"compose: skipped: {results['compose']['skipped']}")
 
     def run_phase(self, name: str, phase: str) -> dict[str, Any]:
         if phase == "recovery" and self.misses[name] >= self.args.recovery_max_misses:
@@ -245,11 +340,13 @@ class Runner:
         return data
 
     def run(self, results: dict[str, Any], out: Path) -> None:
+        if not self.systems or not self.peer_phases:
+            return
         for rnd in range(self.args.rounds):
             shift = rnd % len(self.systems)
             for name in self.systems[shift:] + self.systems[:shift]:
                 record: dict[str, Any] = {"round": rnd + 1}
-                for phase in self.args.phases:
+                for phase in self.peer_phases:
                     log(f"round {rnd + 1}/{self.args.rounds} {name} {phase} ...")
                     record[phase] = self.run_phase(name, phase)
                     log(f"  {name} {phase}: {_brief(phase, record[phase])}")
@@ -276,7 +373,10 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    systems, skipped = choose_systems(args.systems)
+    if any(phase in PHASES for phase in args.phases):
+        systems, skipped = choose_systems(args.systems)
+    else:  # only the jobfleet-only phases
+        systems, skipped = [], {}
     for name, reason in skipped.items():
         log(f"skipping {name}: {reason}")
     out = args.out or default_out()
@@ -302,9 +402,13 @@ def main(argv: list[str] | None = None) -> int:
             for name, cfg in configs(systems, runner.options, workdir).items()
         },
     }
-    log(f"systems: {', '.join(systems)}; results -> {out}; worker logs in {workdir}")
+    log(
+        f"systems: {', '.join(systems) or '-'}; phases: {', '.join(args.phases)}; "
+        f"results -> {out}; worker logs in {workdir}"
+    )
     try:
         runner.run(results, out)
+        runner.run_extras(results, out)
     finally:
         kill_all()
         results["meta"]["finished"] = dt.datetime.now().isoformat(timespec="seconds")

@@ -13,7 +13,7 @@ import redis
 
 from bench.measure import RssSampler, percentile, rate, settle_rss, span_rate
 from bench.peers.base import Peer
-from bench.peers.jobs import DONE_KEY, SLEPT_KEY, STARTS_KEY
+from bench.peers.jobs import SLEPT_KEY, STARTS_KEY, DoneLog
 
 PHASES = ("throughput", "latency", "recovery")
 
@@ -50,18 +50,14 @@ def wait_for_count(r: redis.Redis, key: str, count: int, timeout_s: float) -> in
         time.sleep(0.05)
 
 
-def read_done(r: redis.Redis, chunk: int = 10_000) -> list[tuple[float, float]]:
-    """All ``(sent, started)`` pairs recorded by no-op jobs."""
-    pairs: list[tuple[float, float]] = []
-    start = 0
+def wait_for_done(done: DoneLog, count: int, timeout_s: float) -> int:
+    """Poll the no-op jobs' records until there are ``count`` or the timeout passes."""
+    deadline = time.monotonic() + timeout_s
     while True:
-        raw = _lrange(r, DONE_KEY, start, start + chunk - 1)
-        for item in raw:
-            sent, started = item.split()
-            pairs.append((float(sent), float(started)))
-        if len(raw) < chunk:
-            return pairs
-        start += chunk
+        length = done.count()
+        if length >= count or time.monotonic() > deadline:
+            return length
+        time.sleep(0.05)
 
 
 def throughput(peer: Peer, r: redis.Redis, cfg: BenchConfig) -> dict[str, object]:
@@ -73,14 +69,15 @@ def throughput(peer: Peer, r: redis.Redis, cfg: BenchConfig) -> dict[str, object
     workers_started = time.time()
     peer.start_workers(cfg.workers, wait_ready=False)
     with RssSampler(peer.rss_bytes) as sampler:
-        done = wait_for_count(r, DONE_KEY, cfg.jobs, cfg.drain_timeout_s)
-    stamps = sorted(started for _, started in read_done(r))
+        done = wait_for_done(peer.done, cfg.jobs, cfg.drain_timeout_s)
+    stamps = sorted(started for _, started in peer.done.pairs())
     result: dict[str, object] = {
         "jobs": cfg.jobs,
         "enqueue_s": enqueue_s,
         "enqueue_rate": rate(cfg.jobs, enqueue_s),
         "completed": done,
         "complete": done >= cfg.jobs,
+        "recorded_in": "file" if peer.done.path else "redis",
         "processing_rate": span_rate(stamps),
         "first_to_last_s": (stamps[-1] - stamps[0]) if len(stamps) > 1 else None,
         "workers_start_to_first_job_s": (stamps[0] - workers_started) if stamps else None,
@@ -115,9 +112,9 @@ def latency(peer: Peer, r: redis.Redis, cfg: BenchConfig) -> dict[str, object]:
     total = round(cfg.latency_rate * seconds)
     with RssSampler(peer.rss_bytes) as sampler:
         wall0, elapsed, max_lag = _paced_send(peer, cfg.latency_rate, seconds)
-        done = wait_for_count(r, DONE_KEY, total, cfg.latency_drain_timeout_s)
+        done = wait_for_done(peer.done, total, cfg.latency_drain_timeout_s)
     cutoff = wall0 + cfg.latency_warmup_s
-    lat_ms = [(started - sent) * 1000 for sent, started in read_done(r) if sent >= cutoff]
+    lat_ms = [(started - sent) * 1000 for sent, started in peer.done.pairs() if sent >= cutoff]
     return {
         "rate": cfg.latency_rate,
         "seconds": cfg.latency_seconds,

@@ -152,15 +152,13 @@ def recovery_notes(results: Row) -> str:
 def notes(results: Row, baseline: str) -> str:
     meta: Row = results.get("meta", {})
     args: Row = meta.get("args", {})
-    host: Row = meta.get("host", {})
     parts = [
         f"{args.get('jobs', '?')} no-op jobs, {args.get('workers', 2)} worker processes per "
         f"system, medians of {args.get('rounds', '?')} rounds; latency at "
         f"{args.get('latency_rate', '?')} jobs/s for {args.get('latency_seconds', '?')} s "
         "(enqueue -> job start); RSS summed over each worker's process tree; recovery = SIGKILL "
         "of the worker running a job -> that job starting on the other worker.",
-        f"Host: {host.get('cpus', '?')} CPUs, Python {host.get('python', '?')}, "
-        f"redis-server {host.get('redis_server', '?')}; date {meta.get('date', '?')}.",
+        machine(results),
     ]
     if baseline not in results.get("systems", {}):
         parts.append(f"No ratios: {baseline} was not measured in this run.")
@@ -169,10 +167,129 @@ def notes(results: Row, baseline: str) -> str:
     return "\n".join(parts)
 
 
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value / MIB:,.1f}"
+
+
+def compose_table(results: Row) -> str:
+    """jobfleet's compose cluster: submission over HTTP, processing, latency, worker memory."""
+    data: Row = results.get("compose") or {}
+    if not data:
+        return ""
+    if "skipped" in data or "error" in data:
+        return f"Compose cluster: not measured ({data.get('skipped') or data.get('error')})."
+    cfg: Row = data.get("config", {})
+    workers: Row = data.get("workers", {})
+    mem: Row = data.get("memory", {})
+    lat: Row = data.get("latency", {})
+    limits = workers.get("memory_limit_bytes") or [mem.get("limit_bytes")]
+    cpus = workers.get("cpus") or ["?"]
+    lines = [
+        "| jobfleet compose cluster | POST /jobs | POST /jobs/batch |",
+        "|---|---|---|",
+    ]
+
+    def row(title: str, key: str, fmt: str) -> None:
+        cells = []
+        for kind in ("single", "batch"):
+            part: Row = data.get(kind) or {}
+            text = _fmt(part.get(key), fmt)
+            if part and part.get("complete") is False:
+                text += f" (incomplete: {part.get('succeeded')}/{part.get('jobs')})"
+            busy = (part.get("client_cpu_s") or 0) / (part.get("submit_s") or 1)
+            if key == "submission_rate" and busy > 0.8:
+                text += f" (client-bound: {busy:.0%} of a CPU)"
+            cells.append(text)
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+
+    row("Submission (jobs/s)", "submission_rate", "{:,.0f}")
+    wrk: Row = data.get("single_wrk") or {}
+    if wrk.get("submission_rate"):
+        lines.append(
+            f"| Submission, wrk (jobs/s) | {wrk['submission_rate']:,.0f} "
+            f"({wrk.get('connections')} connections, {wrk.get('seconds'):g} s) | - |"
+        )
+    row("Processing (jobs/s)", "processing_rate", "{:,.0f}")
+    limit = limits[0] if limits and limits[0] else None
+    lines += [
+        "",
+        "| Latency p50 (ms) | Latency p99 (ms) | Peak worker memory (MiB) | OOM kills |",
+        "|---|---|---|---|",
+        f"| {_fmt(lat.get('p50_ms'), '{:,.1f}')} | {_fmt(lat.get('p99_ms'), '{:,.1f}')} "
+        f"| {_mib(mem.get('peak_working_set_bytes'))} of {_mib(limit)} "
+        f"(RSS {_mib(mem.get('peak_rss_bytes'))}) | {mem.get('oom_kills', '-')} |",
+        "",
+        f"{workers.get('count', cfg.get('workers', '?'))} worker containers at "
+        f"{'/'.join(f'{c:g}' for c in cpus)} CPU / {_mib(limit)} MiB, JOBFLEET_CONCURRENCY="
+        f"{workers.get('concurrency', '?')}, Redis appendfsync {cfg.get('fsync') or 'always'}; "
+        f"{cfg.get('jobs')} `echo` jobs per API with the workers paused, then drained "
+        f"(processing = first to last `started_at`); POST /jobs from "
+        f"{cfg.get('connections')} connections (Python, httpx), batches of "
+        f"{cfg.get('batch')} from "
+        f"{cfg.get('batch_connections')}; submit rate limit "
+        f"{'off' if not cfg.get('submit_rate') else cfg.get('submit_rate')}. Latency: one "
+        f"POST /jobs every {1000 / float(cfg.get('latency_rate') or 1):g} ms for "
+        f"{cfg.get('latency_seconds')} s, request sent -> `started_at`. Memory: "
+        f"{mem.get('source', '?')} working set (usage - inactive file cache, as `docker stats`), "
+        f"peak over workers and the whole run; the kernel's high-water mark with the job logs' "
+        f"page cache was {_mib(mem.get('kernel_peak_bytes'))} MiB.",
+    ]
+    return "\n".join(lines)
+
+
+def durability_table(results: Row) -> str:
+    """jobfleet's throughput with Redis appendfsync everysec vs always."""
+    data: Row = results.get("durability") or {}
+    if not data:
+        return ""
+    if "skipped" in data:
+        return f"Durability: not measured ({data['skipped']})."
+    summary: Row = data.get("summary") or {}
+    ev: Row = summary.get("everysec") or {}
+    al: Row = summary.get("always") or {}
+    ratio = summary.get("processing_rate_ratio")
+    eratio = summary.get("enqueue_rate_ratio")
+    return "\n".join(
+        [
+            "| jobfleet, Redis AOF | appendfsync everysec | appendfsync always | always / "
+            "everysec |",
+            "|---|---|---|---|",
+            f"| Processing (jobs/s) | {_fmt(ev.get('processing_rate'), '{:,.0f}')} | "
+            f"{_fmt(al.get('processing_rate'), '{:,.0f}')} | {_fmt(ratio, '{:.2f}x')} |",
+            f"| Enqueue (jobs/s) | {_fmt(ev.get('enqueue_rate'), '{:,.0f}')} | "
+            f"{_fmt(al.get('enqueue_rate'), '{:,.0f}')} | {_fmt(eratio, '{:.2f}x')} |",
+            "",
+            f"The throughput phase ({data.get('jobs')} no-op jobs, {data.get('workers')} worker "
+            f"processes, host processes, loopback redis-server with `--appendonly yes`), medians "
+            f"of {ev.get('runs', 0)} / {al.get('runs', 0)} runs.",
+        ]
+    )
+
+
+def machine(results: Row) -> str:
+    meta: Row = results.get("meta", {})
+    host: Row = meta.get("host", {})
+    mem = host.get("mem_total_bytes")
+    ram = f", {mem / 2**30:.0f} GiB RAM" if mem else ""
+    model = f" ({host['cpu_model']})" if host.get("cpu_model") else ""
+    return (
+        f"Measured {meta.get('date', '?')} on {host.get('cpus', '?')} CPUs{model}{ram}, "
+        f"{host.get('platform', '?')}, Python {host.get('python', '?')}, "
+        f"redis-server {host.get('redis_server', '?')}."
+    )
+
+
 def render(results: Row, baseline: str = "jobfleet", with_config: bool = True) -> str:
-    out = [table(results, baseline), "", notes(results, baseline)]
-    if with_config:
-        out += ["", config_table(results), "", recovery_notes(results)]
+    out: list[str] = []
+    if results.get("systems"):
+        out += [table(results, baseline), "", notes(results, baseline)]
+        if with_config:
+            out += ["", config_table(results), "", recovery_notes(results)]
+    for extra in (durability_table(results), compose_table(results)):
+        if extra:
+            out += ["", extra] if out else [extra]
+    if not results.get("systems"):
+        out += ["", machine(results)]
     return "\n".join(out)
 
 

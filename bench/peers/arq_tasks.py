@@ -14,7 +14,10 @@ _OPTIONS = jobs.worker_options()
 
 
 async def noop(ctx: dict[str, Any], sent: float) -> None:
-    await ctx["redis"].rpush(jobs.DONE_KEY, jobs.done_entry(sent))
+    if jobs.records_to_file():
+        jobs.noop(sent)
+    else:
+        await ctx["redis"].rpush(jobs.DONE_KEY, jobs.done_entry(sent))
 
 
 async def sleeper(ctx: dict[str, Any], token: str, seconds: float) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import os
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import ClassVar, cast
 
 import redis
 
-from bench.peers.jobs import ENV_OPTIONS, ENV_REDIS_URL, READY_KEY
+from bench.peers.jobs import ENV_DONE_FILE, ENV_OPTIONS, ENV_REDIS_URL, READY_KEY, DoneLog
 from bench.procs import WorkerProcess
 
 OptionValue = str | int | float | bool
@@ -74,6 +76,10 @@ class Peer(ABC):
         self._started = 0
         self._bench_redis = redis.Redis.from_url(redis_url)
         self.connected = False
+        # no-op jobs record their start in a file (see bench.peers.jobs), or in Redis
+        to_redis = os.environ.get("BENCH_RECORD", "file") == "redis"
+        self.done_path = None if to_redis else str(workdir / f"done-{uuid.uuid4().hex}.log")
+        self.done = DoneLog(self._bench_redis, self.done_path)
 
     def open(self) -> None:
         """Connect the enqueueing client (construction alone opens nothing)."""
@@ -133,7 +139,11 @@ class Peer(ABC):
         """The command line of worker number ``index``."""
 
     def worker_env(self, index: int) -> dict[str, str]:
-        return {ENV_REDIS_URL: self.redis_url, ENV_OPTIONS: json.dumps(self.options)}
+        return {
+            ENV_REDIS_URL: self.redis_url,
+            ENV_OPTIONS: json.dumps(self.options),
+            ENV_DONE_FILE: self.done_path or "",
+        }
 
     def start_worker(self) -> WorkerProcess:
         index = self._started

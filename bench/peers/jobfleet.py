@@ -20,7 +20,7 @@ class JobfleetPeer(Peer):
     name = "jobfleet"
     distribution = "jobfleet"
     import_name = "cluster.queue"
-    defaults = {"concurrency": 64, "lease_s": 5.0}
+    defaults = {"concurrency": 64, "lease_s": 5.0, "task": "async"}
     recovery_mechanism = (
         "lease (JOBFLEET_LEASE_S, default 5 s) renewed every lease/3 s; every worker and the "
         "master reclaim lapsed leases every 0.25 s"
@@ -42,10 +42,17 @@ class JobfleetPeer(Peer):
             self._loop.close()
 
     def worker_description(self) -> str:
+        kind = (
+            "plain function in reused task threads" if self._noop == "bench_noop" else "coroutine"
+        )
         return (
             f"jobfleet worker (asyncio), JOBFLEET_CONCURRENCY={self.options['concurrency']}, "
-            f"lease {self.options['lease_s']} s, a log file per attempt"
+            f"lease {self.options['lease_s']} s, a log file per attempt; no-op job: {kind}"
         )
+
+    @property
+    def _noop(self) -> str:
+        return "bench_noop_async" if self.options["task"] == "async" else "bench_noop"
 
     def enqueue_description(self) -> str:
         return f"JobQueue.submit, {BATCH} jobs per call (one Lua script per batch)"
@@ -81,12 +88,12 @@ class JobfleetPeer(Peer):
 
         for start in range(0, n, BATCH):
             count = min(BATCH, n - start)
-            self._submit([JobSpec(type="bench_noop", payload={"sent": 0.0})] * count)
+            self._submit([JobSpec(type=self._noop, payload={"sent": 0.0})] * count)
 
     def enqueue_one(self, sent: float) -> None:
         from cluster.models import JobSpec
 
-        self._submit([JobSpec(type="bench_noop", payload={"sent": sent})])
+        self._submit([JobSpec(type=self._noop, payload={"sent": sent})])
 
     def enqueue_sleeper(self, token: str, seconds: float) -> None:
         from cluster.models import JobSpec

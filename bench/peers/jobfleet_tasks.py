@@ -1,8 +1,12 @@
 """jobfleet tasks for the benchmark's workers (``JOBFLEET_TASKS_MODULE``).
 
-The tasks are coroutines (jobfleet runs ``async def`` tasks on the worker's event loop) and
-record through one asyncio Redis client per process: the same single RPUSH per event as
-every peer's job.
+The no-op job comes in both kinds of jobfleet task. ``bench_noop_async`` (the default,
+``jobfleet.task=async``) is a coroutine on the worker's event loop, like arq's jobs; it records
+its start with the very ``jobs.noop`` every peer runs (a line written to the shared file), or
+with an asyncio-client RPUSH under ``BENCH_RECORD=redis``. ``bench_noop``
+(``jobfleet.task=sync``) is a plain function calling ``jobs.noop``, as Dramatiq, RQ and Celery
+do; jobfleet runs it in its reusable task threads. The sleeper is async: it must not hold a
+thread for its sleep.
 """
 
 from __future__ import annotations
@@ -27,8 +31,17 @@ def _redis() -> Redis:
 
 
 @task("bench_noop")
-async def noop(ctx: TaskContext) -> None:
-    await _redis().rpush(jobs.DONE_KEY, jobs.done_entry(float(ctx.payload["sent"])))
+def noop(ctx: TaskContext) -> None:
+    jobs.noop(float(ctx.payload["sent"]))
+
+
+@task("bench_noop_async")
+async def noop_async(ctx: TaskContext) -> None:
+    sent = float(ctx.payload["sent"])
+    if jobs.records_to_file():
+        jobs.noop(sent)
+    else:
+        await _redis().rpush(jobs.DONE_KEY, jobs.done_entry(sent))
 
 
 @task("bench_sleeper")

@@ -4,47 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
-from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor, Future
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
 from cluster.queue import ClaimedJob, Outcome
 from cluster.tasks import TaskContext, TaskRegistry
 from cluster.worker.logfile import AttemptLog
+from cluster.worker.threads import TaskThreads
 
 MAX_RESULT_BYTES = 256 * 1024
-P = ParamSpec("P")
 T = TypeVar("T")
 
 
 class AttemptTimedOut(Exception):
     """The attempt ran past its job's ``timeout_s``."""
-
-
-class ThreadPerCall(Executor):
-    """Runs each call in a thread of its own (a daemon). A thread cannot be killed, so a plain
-    task past its timeout runs on: in a fixed pool it would hold a thread the next job waits
-    for (and time out waiting), and the pool's exit hook would wait for it forever."""
-
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        future: Future[T] = Future()
-
-        def call() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:  # handed to the awaiting coroutine, like a pool does
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-
-        threading.Thread(target=call, name="task", daemon=True).start()
-        return future
 
 
 def backoff_ms(attempt: int, base_s: float, cap_s: float) -> int:
@@ -61,7 +37,7 @@ class JobRunner:
         registry: TaskRegistry,
         log_dir: Path,
         worker_id: str,
-        threads: Executor,
+        threads: TaskThreads,
         backoff: tuple[float, float],
         clock_ms: Any,
     ) -> None:
@@ -112,8 +88,7 @@ class JobRunner:
         ctx = TaskContext(job.id, job.attempt, orjson.loads(job.payload), log)
         if task.is_async:
             return await _within(job.timeout_s, task.function(ctx))
-        loop = asyncio.get_running_loop()
-        return await _within(job.timeout_s, loop.run_in_executor(self.threads, task.function, ctx))
+        return await _within(job.timeout_s, self.threads.run(task.function, ctx))
 
 
 async def _within(seconds: float, awaitable: Awaitable[T]) -> T:

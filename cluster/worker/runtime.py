@@ -32,8 +32,9 @@ from cluster.connection import connect
 from cluster.queue import ClaimedJob, JobQueue, Outcome
 from cluster.settings import Settings
 from cluster.tasks import TaskRegistry
-from cluster.worker.execute import JobRunner, ThreadPerCall
+from cluster.worker.execute import JobRunner
 from cluster.worker.logfile import AttemptLog
+from cluster.worker.threads import TaskThreads
 
 log = logging.getLogger("jobfleet.worker")
 RETRY_PAUSE_S = 0.5
@@ -55,7 +56,7 @@ class Worker:
         self.queue = JobQueue(
             self.redis, prefix=settings.key_prefix, result_ttl_s=settings.result_ttl_s
         )
-        self.threads = ThreadPerCall()  # a thread per plain task (see ThreadPerCall)
+        self.threads = TaskThreads()  # plain tasks run here (see TaskThreads)
         self.runner = JobRunner(
             registry,
             settings.log_dir,
@@ -75,6 +76,10 @@ class Worker:
         self.pending_ready = asyncio.Event()
         self.completed = 0
         self._claim_batch = max(1, settings.concurrency // 4)
+        # jobs held at once, running or awaiting their record: bounded, so a slow Redis or disk
+        # holds the worker back instead of piling outcomes up in memory
+        self._max_held = 8 * settings.concurrency
+        self.recording = 0  # outcomes in the finish call under way (no longer in held)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def run(self) -> int:
@@ -164,7 +169,10 @@ class Worker:
     # --- claim and run ---------------------------------------------------------------------
     async def _claim_loop(self) -> None:
         while not self.stopping.is_set():
-            free = self.settings.concurrency - len(self.running)
+            free = min(
+                self.settings.concurrency - len(self.running),
+                self._max_held - len(self.held) - self.recording,  # finished, not recorded
+            )
             if free <= 0 or (self.running and free < self._claim_batch):
                 # claim in batches: one round trip for many jobs when slots free up one by one
                 self.slot_free.clear()
@@ -232,7 +240,10 @@ class Worker:
                 await asyncio.to_thread(_commit_logs, logs)
             for outcome in batch:  # from here on finish, not renew, decides the lease's fate
                 self.held.pop((outcome.job.id, outcome.job.attempt), None)
+            self.recording = len(batch)
             states = await self._retrying(self.queue.finish, self.id, batch)
+            self.recording = 0
+            self.slot_free.set()  # room to claim again (see _max_held)
             metrics.finished(self.id, batch, states)
             for outcome in batch:
                 state = states.get(outcome.job.id)
