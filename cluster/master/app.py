@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from cluster import __version__, metrics
 from cluster.master import jobs, ops, telemetry, ui
 from cluster.master.errors import install_error_handlers
+from cluster.master.fastpath import SubmitFastPath
 from cluster.master.hardening import install_hardening
 from cluster.master.state import MasterState
 from cluster.settings import Settings, get_settings
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Submit jobs; every accepted job runs to completion at least once.",
     )
     install_error_handlers(app)
+    app.add_middleware(SubmitFastPath, owner=app)  # the submit routes; inside the hardening
     install_hardening(app, settings)  # tokens, OOM answer, OpenAPI (after the handlers)
     app.include_router(jobs.router)
     app.include_router(ops.router)

@@ -7,7 +7,9 @@ a clean answer when Redis is out of memory.
 - Backpressure (``JOBFLEET_MAX_QUEUE_DEPTH``): a queue whose ready + scheduled jobs would pass
   the ceiling refuses new jobs with 503 and ``Retry-After`` until workers catch up. The check
   reads before it writes, so concurrent submitters may overshoot by one request each: it is a
-  bound on memory, not an exact count.
+  bound on memory, not an exact count. The depth is read live (never cached), in the same
+  script and round trip as the rate limit (``scripts/ratelimit.lua``): a full queue is refused
+  first and takes no tokens.
 - Redis at ``maxmemory`` (``noeviction``) refuses writes with an OOM error: 503 with
   ``Retry-After`` and a message saying so, never a 5xx crash.
 """
@@ -26,7 +28,6 @@ from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 from cluster.master.errors import ApiError, error_response
 from cluster.master.state import MasterState
 from cluster.models import JobSpec
-from cluster.ratelimit import take_tokens
 
 log = logging.getLogger("jobfleet.master")
 FULL_RETRY_AFTER_S = 5
@@ -36,7 +37,7 @@ OOM_RETRY_AFTER_S = 10
 def client_of(request: Request) -> str:
     """Who a submission is charged to: the API token (set by access control), else the peer
     address. Behind a proxy every client shares the proxy's address: use tokens there."""
-    principal = getattr(request.state, "principal", None)
+    principal = request.scope.get("state", {}).get("principal")  # what request.state reads
     if principal:
         return f"t:{principal}"
     peer = request.client.host if request.client else "unknown"
@@ -44,50 +45,29 @@ def client_of(request: Request) -> str:
 
 
 async def admit(request: Request, state: MasterState, specs: Sequence[JobSpec]) -> None:
-    """Refuse a submission the cluster should not take now (raises ApiError 503 or 429)."""
-    await _check_depth(state, specs)
-    await _check_rate(request, state, len(specs))
-
-
-async def _check_depth(state: MasterState, specs: Sequence[JobSpec]) -> None:
-    ceiling = state.settings.max_queue_depth
-    if ceiling <= 0:
-        return
-    wanted = Counter(spec.queue for spec in specs)
-    names = sorted(wanted)
-    async with state.redis.pipeline(transaction=False) as pipe:
-        for name in names:
-            keys = state.queue.keys.queue(name)
-            pipe.zcard(keys.ready)
-            pipe.zcard(keys.scheduled)
-        counts = await pipe.execute()
-    for number, name in enumerate(names):
-        depth = int(counts[2 * number]) + int(counts[2 * number + 1])
-        if depth + wanted[name] > ceiling:
-            raise ApiError(
-                503,
-                f"queue {name!r} is full ({depth} jobs waiting, limit {ceiling}); "
-                "retry when workers have caught up",
-                {"Retry-After": str(FULL_RETRY_AFTER_S)},
-            )
-
-
-async def _check_rate(request: Request, state: MasterState, cost: int) -> None:
+    """Refuse a submission the cluster should not take now (raises ApiError 503 or 429): the
+    depth ceiling and the rate limit in one script, one round trip (none with both off)."""
     settings = state.settings
-    if settings.submit_rate <= 0:
+    rate, ceiling = settings.submit_rate, settings.max_queue_depth
+    if rate <= 0 and ceiling <= 0:
         return
-    decision = await take_tokens(
-        state.redis,
-        state.queue.keys,
-        client_of(request),
-        cost,
-        settings.submit_rate,
-        settings.submit_burst,
+    wanted: dict[str, int] = {}
+    if ceiling > 0:
+        wanted = {specs[0].queue: 1} if len(specs) == 1 else Counter(s.queue for s in specs)
+    decision = await state.admission.check(
+        client_of(request), len(specs), rate, settings.submit_burst, wanted, ceiling
     )
+    if decision.full is not None:
+        raise ApiError(
+            503,
+            f"queue {decision.full!r} is full ({decision.depth} jobs waiting, limit {ceiling}); "
+            "retry when workers have caught up",
+            {"Retry-After": str(FULL_RETRY_AFTER_S)},
+        )
     if not decision.allowed:
         raise ApiError(
             429,
-            f"too many submissions: the limit is {settings.submit_rate:g} jobs/s "
+            f"too many submissions: the limit is {rate:g} jobs/s "
             f"(bursts of {settings.submit_burst}); retry after {decision.retry_after} s",
             {"Retry-After": decision.retry_after},
         )

@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from cluster import metrics
@@ -16,11 +16,13 @@ from cluster.master.body import check_idempotency_key, check_specs, parse_model,
 from cluster.master.errors import ApiError
 from cluster.master.guard import admit
 from cluster.master.state import MasterState
+from cluster.master.submission import accepted_record, store
 from cluster.models import JOB_ID_PATTERN, BatchSpec, JobRecord, JobSpec
 from cluster.queue import list_jobs
 from cluster.worker.logfile import read_job_logs
 
 router = APIRouter(tags=["jobs"])
+IDEM_HEADER = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {}}
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
@@ -35,17 +37,16 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     )
 
 
-def _schema(model: type[JobSpec] | type[BatchSpec]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")
-                }
-            },
-        }
+def _schema(model: type[JobSpec] | type[BatchSpec], *parameters: dict[str, Any]) -> dict[str, Any]:
+    """The body (parsed by hand, see ``body.py``) and headers (read by hand: cheaper than a
+    FastAPI dependency on the hot path) of a submit route, for the OpenAPI document."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    extra: dict[str, Any] = {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
     }
+    if parameters:
+        extra["parameters"] = list(parameters)
+    return extra
 
 
 def _job_id(job_id: str) -> str:
@@ -61,30 +62,25 @@ async def _record(state: MasterState, job_id: str) -> JobRecord:
     return record
 
 
-@router.post("/jobs", status_code=202, response_model=JobRecord, openapi_extra=_schema(JobSpec))
-async def submit(
-    request: Request,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> Response:
+@router.post(
+    "/jobs", status_code=202, response_model=JobRecord, openapi_extra=_schema(JobSpec, IDEM_HEADER)
+)
+async def submit(request: Request) -> Response:
     """Accept one job. With an ``Idempotency-Key``, a repeat returns the first job."""
     state = _state(request)
-    key = check_idempotency_key(idempotency_key)
+    key = check_idempotency_key(request.headers.get("idempotency-key"))
     spec = parse_model(JobSpec, await read_body(request, state.settings.max_body_bytes))
     check_specs([spec], state.settings, await state.task_types())
     await admit(request, state, [spec])  # queue depth (503), rate limit (429)
-    (result,) = await state.queue.submit(
-        [spec],
-        [key],
-        default_max_attempts=state.settings.default_max_attempts,
-        default_timeout_s=state.settings.default_timeout_s,
-    )
+    now, (result,) = await store(state.submitter, state.settings, [spec], [key])
     metrics.submitted(spec.queue, int(result.created))
+    headers = {"Location": f"/jobs/{result.id}"}
+    if result.created:  # stored just now, from these values: no need to read it back
+        return _json(accepted_record(result, spec, now, state.settings), 202, headers)
+    headers["Idempotent-Replay"] = "true"
     record = await state.queue.get(result.id)
     if record is None:  # only if its TTL ran out between the two calls
         raise ApiError(409, f"job {result.id} for this Idempotency-Key has expired")
-    headers = {"Location": f"/jobs/{result.id}"}
-    if not result.created:
-        headers["Idempotent-Replay"] = "true"
     return _json(record.model_dump(mode="json"), 202, headers)
 
 
@@ -99,11 +95,7 @@ async def submit_batch(request: Request) -> Response:
         )
     check_specs(batch.jobs, state.settings, await state.task_types())
     await admit(request, state, batch.jobs)  # queue depth (503), rate limit (429)
-    results = await state.queue.submit(
-        batch.jobs,
-        default_max_attempts=state.settings.default_max_attempts,
-        default_timeout_s=state.settings.default_timeout_s,
-    )
+    _, results = await store(state.submitter, state.settings, batch.jobs)
     metrics.submitted_batch(spec.queue for spec in batch.jobs)
     return _json({"ids": [r.id for r in results]}, 202)
 

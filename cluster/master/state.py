@@ -13,8 +13,11 @@ from redis.exceptions import RedisError
 
 from cluster import metrics
 from cluster.connection import connect
+from cluster.master import submission
+from cluster.master.autopipeline import AutoPipeline
 from cluster.presence import known_task_types
 from cluster.queue import JobQueue
+from cluster.ratelimit import Admission
 from cluster.settings import Settings
 from cluster.tasks import builtin_names
 
@@ -33,6 +36,21 @@ class MasterState:
     _types_at: float = 0.0
     _maintainer: asyncio.Task[None] | None = None
     _closing: asyncio.Event = field(default_factory=asyncio.Event)
+    admission: Admission = field(init=False)  # depth ceiling + rate limit, one script
+    submitter: JobQueue = field(init=False)  # for submit.store: auto-pipelined, pinned clock
+
+    def __post_init__(self) -> None:
+        """The submit path's Redis calls go through one auto-pipelining client (see
+        ``autopipeline``); everything else uses ``redis`` and ``queue`` as they are."""
+        hot = AutoPipeline(self.redis.connection_pool)
+        self.admission = Admission(hot, self.queue.keys)
+        self.submitter = JobQueue(
+            hot,
+            prefix=self.queue.keys.prefix,  # the same protocol as ``queue``
+            result_ttl_s=self.queue.result_ttl_s,
+            idempotency_ttl_s=self.queue.idempotency_ttl_s,
+            clock=submission.clock,  # submission.store pins the time it answers with
+        )
 
     @classmethod
     def open(cls, settings: Settings) -> MasterState:
@@ -48,6 +66,7 @@ class MasterState:
     async def start(self) -> None:
         with contextlib.suppress(RedisError, OSError):  # /readyz reports it until Redis is up
             await self.queue.scripts.load(self.redis)
+            await self.redis.script_load(self.admission.script.script)
         self._maintainer = asyncio.create_task(self._maintain_forever())
 
     async def close(self) -> None:

@@ -98,7 +98,7 @@ def test_logs_of_a_job(api: Api, fleet: Fleet) -> None:
     assert (start["job"], start["attempt"], start["worker"]) == (job_id, 1, worker.id)
     assert (line["event"], line["msg"], line["seconds"]) == ("log", "sleeping", 0.1)
     assert (end["event"], end["outcome"], end["error"]) == ("end", "succeeded", None)
-    assert end["duration_s"] >= 0.1
+    assert end["duration_s"] >= 0.099  # the worker runs uvloop, whose timers tick in ms
 
 
 def test_workers_lists_each_live_worker_and_what_it_runs(api: Api, fleet: Fleet) -> None:
