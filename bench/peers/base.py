@@ -132,6 +132,12 @@ class Peer(ABC):
             "recovery_mechanism": self.recovery_mechanism,
         }
 
+    def last_recorded_completion(self, timeout_s: float) -> float | None:
+        """Wall time of the last completion the system recorded, for a system that records
+        them after the job body ran (waiting up to ``timeout_s`` for all to be recorded);
+        ``None`` where the job's own start record is the best completion time there is."""
+        return None
+
     # --- workers -------------------------------------------------------------------------------
 
     @abstractmethod

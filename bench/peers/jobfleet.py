@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+import time
 from pathlib import Path
+from typing import cast
 
 from bench.peers.base import Peer
 
@@ -20,7 +22,7 @@ class JobfleetPeer(Peer):
     name = "jobfleet"
     distribution = "jobfleet"
     import_name = "cluster.queue"
-    defaults = {"concurrency": 64, "lease_s": 5.0, "task": "async"}
+    defaults = {"concurrency": 256, "lease_s": 5.0, "task": "async"}
     recovery_mechanism = (
         "lease (JOBFLEET_LEASE_S, default 5 s) renewed every lease/3 s; every worker and the "
         "master reclaim lapsed leases every 0.25 s"
@@ -82,6 +84,23 @@ class JobfleetPeer(Peer):
 
     def _submit(self, specs: list[object]) -> None:
         self._loop.run_until_complete(self._queue.submit(specs))  # type: ignore[arg-type]
+
+    def last_recorded_completion(self, timeout_s: float) -> float | None:
+        """The latest ``finished_at`` of the succeeded jobs, once all are recorded."""
+        keys = self._queue.keys
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ids = cast(list[bytes], self._bench_redis.zrange(keys.index("succeeded"), 0, -1))
+            queued = cast(int, self._bench_redis.zcard(keys.queue("default").ready))
+            leased = cast(int, self._bench_redis.zcard(keys.queue("default").leases))
+            if (queued == 0 and leased == 0) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        with self._bench_redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(keys.job(job_id.decode()), "finished_at")
+            finished = [int(ms) for ms in pipe.execute() if ms is not None]
+        return max(finished) / 1000 if finished else None
 
     def enqueue(self, n: int) -> None:
         from cluster.models import JobSpec
