@@ -509,15 +509,25 @@ async def _throughput(
 
 
 WRK_SCRIPT = """wrk.method = "POST"
-wrk.body = '{"type": "echo", "payload": {"i": 0}}'
+local job = '{"type": "echo", "payload": {"i": 0}}'
+local batch = tonumber(os.getenv("BENCH_BATCH"))
+if batch > 0 then
+  wrk.body = '{"jobs": [' .. string.rep(job .. ', ', batch - 1) .. job .. ']}'
+else
+  wrk.body = job
+end
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
 """
+BATCH_WRK_CONNECTIONS = 4
 
 
-async def _wrk(api: Api, project: ComposeProject, cfg: ComposeConfig, seconds: float) -> Json:
-    """Cross-check of POST /jobs with wrk (C connections, ``seconds``), the workers paused; the
-    jobs are drained afterwards, not measured."""
+async def _wrk(
+    api: Api, project: ComposeProject, cfg: ComposeConfig, seconds: float, batch: int = 0
+) -> Json:
+    """Cross-check of POST /jobs (or, with ``batch``, POST /jobs/batch of that many jobs) with
+    wrk, the workers paused; the jobs are drained afterwards, not measured."""
+    connections = BATCH_WRK_CONNECTIONS if batch else cfg.connections
     wrk = shutil.which("wrk")
     if wrk is None:
         return {"skipped": "wrk is not on PATH"}
@@ -525,15 +535,15 @@ async def _wrk(api: Api, project: ComposeProject, cfg: ComposeConfig, seconds: f
         script.write(WRK_SCRIPT)
         script.flush()
         argv = [
-            wrk, "-t2", f"-c{cfg.connections}", f"-d{seconds:g}s", "-s", script.name,
-            f"{project.url}/jobs",
+            wrk, "-t2", f"-c{connections}", f"-d{seconds:g}s", "-s", script.name,
+            f"{project.url}/jobs/batch" if batch else f"{project.url}/jobs",
         ]  # fmt: skip
         project.pause_workers()
         try:
             done = await asyncio.to_thread(
                 subprocess.run,
                 argv,
-                env={**os.environ, "BENCH_TOKEN": project.token},
+                env={**os.environ, "BENCH_TOKEN": project.token, "BENCH_BATCH": str(batch)},
                 capture_output=True,
                 text=True,
                 timeout=seconds + 30,
@@ -542,11 +552,12 @@ async def _wrk(api: Api, project: ComposeProject, cfg: ComposeConfig, seconds: f
         finally:
             project.unpause_workers()
     drained = await _wait_drained(api, cfg.drain_timeout_s)
-    out: Json = {"connections": cfg.connections, "seconds": seconds, "drained": drained}
+    out: Json = {"connections": connections, "seconds": seconds, "drained": drained}
     for line in done.stdout.splitlines():
         key, _, value = line.strip().partition(":")
         if key == "Requests/sec":
-            out["submission_rate"] = float(value)
+            out["requests_rate"] = float(value)
+            out["submission_rate"] = float(value) * max(batch, 1)  # jobs/s
         elif key == "Non-2xx or 3xx responses":
             out["errors"] = int(value)
     if "submission_rate" not in out:
@@ -658,6 +669,9 @@ async def _measure(project: ComposeProject, cfg: ComposeConfig, out: Json) -> No
             with sampler.during("wrk"):
                 out["single_wrk"] = await _wrk(api, project, cfg, 5.0)
             project.log(f"compose: wrk POST /jobs: {out['single_wrk']}")
+            with sampler.during("wrk"):
+                out["batch_wrk"] = await _wrk(api, project, cfg, 5.0, cfg.batch)
+            project.log(f"compose: wrk POST /jobs/batch: {out['batch_wrk']}")
             for kind in ("single", "batch"):
                 project.log(f"compose: {kind}: submitting {cfg.jobs} jobs (workers paused) ...")
                 out[kind] = await _throughput(api, project, sampler, cfg, kind)

@@ -203,12 +203,16 @@ def compose_table(results: Row) -> str:
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
 
     row("Submission (jobs/s)", "submission_rate", "{:,.0f}")
-    wrk: Row = data.get("single_wrk") or {}
-    if wrk.get("submission_rate"):
-        lines.append(
-            f"| Submission, wrk (jobs/s) | {wrk['submission_rate']:,.0f} "
-            f"({wrk.get('connections')} connections, {wrk.get('seconds'):g} s) | - |"
-        )
+    wrks: list[Row] = [data.get("single_wrk") or {}, data.get("batch_wrk") or {}]
+    if any(w.get("submission_rate") for w in wrks):
+        cells = [
+            f"{w['submission_rate']:,.0f} ({w.get('connections')} connections, "
+            f"{w.get('seconds'):g} s)"
+            if w.get("submission_rate")
+            else "-"
+            for w in wrks
+        ]
+        lines.append(f"| Submission, wrk (jobs/s) | {cells[0]} | {cells[1]} |")
     row("Processing (jobs/s)", "processing_rate", "{:,.0f}")
     limit = limits[0] if limits and limits[0] else None
     lines += [
