@@ -23,436 +23,28 @@ cache of the job log files), against the container's limit; OOM kills and restar
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import traceback
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from dataclasses import asdict
 
-import httpx
-
+from bench.compose_api import Api, submit_batches, submit_singles, wait_drained
+from bench.compose_project import (
+    ComposeConfig,
+    ComposeProject,
+    Json,
+    inspect,
+    log_stderr,
+    unavailable_reason,
+)
+from bench.container_memory import MemorySampler, WorkerMemory, cgroup_dir
 from bench.measure import MIB, percentile, rate, span_rate
-from bench.redis_server import find_free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-COMPOSE_FILE = ROOT / "compose" / "compose.yaml"
-DOCKER_CONFIG = ROOT / ".docker"
-SECRETS = (ROOT / "compose" / ".secrets" / "app.env", ROOT / "compose" / ".secrets" / "redis.env")
-IMAGES = ("jobfleet-app:latest", "jobfleet-redis:latest")
-CGROUP = Path("/sys/fs/cgroup")
-
-Json = dict[str, Any]
-
-
-@dataclass
-class ComposeConfig:
-    jobs: int = 20_000
-    batch: int = 1000
-    connections: int = 32  # concurrent POST /jobs clients
-    batch_connections: int = 1  # concurrent POST /jobs/batch clients
-    workers: int = 3
-    #: JOBFLEET_CONCURRENCY of each worker; None: the compose default (1)
-    concurrency: int | None = None
-    #: JOBFLEET_SUBMIT_RATE: 0 turns the per-token limit (2000 jobs/s by default) off, so that
-    #: the API's capacity is measured rather than the policy
-    submit_rate: float = 0.0
-    #: JOBFLEET_REDIS_FSYNC; None: the compose default (always)
-    fsync: str | None = None
-    latency_rate: float = 50.0
-    latency_seconds: float = 10.0
-    latency_warmup_s: float = 1.0
-    drain_timeout_s: float = 600.0
-    up_timeout_s: float = 180.0
-    port: int = 18000
-    mem_interval_s: float = 0.25
-
-
-def log_stderr(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True, file=sys.stderr)
-
-
-# --- the compose project --------------------------------------------------------------------
-def unavailable_reason() -> str | None:
-    """Why the compose cluster cannot be started here, or None."""
-    if shutil.which("docker") is None:
-        return "docker is not on PATH"
-    if not (DOCKER_CONFIG / "cli-plugins" / "docker-compose").exists():
-        return f"Compose v2 is not installed in {DOCKER_CONFIG} (run: nox -s images)"
-    missing = [str(p) for p in SECRETS if not p.exists()]
-    if missing:
-        return f"missing {', '.join(missing)} (run: tools/ensure_secrets.sh)"
-    probe = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{.Id}}", *IMAGES],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        return f"images {', '.join(IMAGES)} not built (run: nox -s images)"
-    return None
-
-
-class ComposeProject:
-    """One throwaway Compose project; a context manager that always ends with ``down -v``."""
-
-    def __init__(self, cfg: ComposeConfig, log: Callable[[str], None] = log_stderr) -> None:
-        from cluster.auth import generate_token, hash_token
-
-        self.cfg = cfg
-        self.log = log
-        self.name = f"jfbench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.port = find_free_port(cfg.port)
-        self.token = generate_token()
-        self.env = dict(os.environ)
-        self.env.update(
-            {
-                "DOCKER_CONFIG": str(DOCKER_CONFIG),
-                "COMPOSE_BAKE": "false",
-                "COMPOSE_PROFILES": "",  # no optional services
-                "JOBFLEET_PORT": str(self.port),
-                "JOBFLEET_API_TOKENS": f"{hash_token(self.token)}:submit+read",
-                "JOBFLEET_WORKERS": str(cfg.workers),
-                "JOBFLEET_SUBMIT_RATE": f"{cfg.submit_rate:g}",
-                "JOBFLEET_MAX_QUEUE_DEPTH": str(max(100_000, 2 * cfg.jobs)),
-            }
-        )
-        if cfg.concurrency is not None:
-            self.env["JOBFLEET_CONCURRENCY"] = str(cfg.concurrency)
-        if cfg.fsync is not None:
-            self.env["JOBFLEET_REDIS_FSYNC"] = cfg.fsync
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.started = False
-
-    def compose(self, *args: str, timeout: float = 120.0, check: bool = True) -> str:
-        argv = ["docker", "compose", "-f", str(COMPOSE_FILE), "-p", self.name, *args]
-        done = subprocess.run(
-            argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if check and done.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(argv[2:])} exited {done.returncode}: {done.stderr.strip()[-2000:]}"
-            )
-        return done.stdout
-
-    def up(self) -> None:
-        self.started = True  # from here on, `down` must run whatever happens
-        self.log(f"compose: up {self.name} (master on {self.url}) ...")
-        self.compose(
-            "up", "-d", "--wait", "--wait-timeout", str(int(self.cfg.up_timeout_s)),
-            "--no-build", "--pull", "never",
-            timeout=self.cfg.up_timeout_s + 60,
-        )  # fmt: skip
-
-    def down(self) -> None:
-        if not self.started:
-            return
-        self.log(f"compose: down -v {self.name}")
-        try:
-            self.compose("down", "-v", "--remove-orphans", "--timeout", "10", timeout=180)
-        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            self.log(f"compose: down failed ({exc}); remove project {self.name} by hand")
-
-    def container_ids(self, service: str) -> list[str]:
-        return self.compose("ps", "-q", service).split()
-
-    def pause_workers(self) -> None:
-        self.compose("pause", "worker")
-
-    def unpause_workers(self) -> None:
-        self.compose("unpause", "worker")
-
-    def __enter__(self) -> ComposeProject:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.down()
-
-
-def inspect(ids: list[str]) -> list[Json]:
-    out = subprocess.run(
-        ["docker", "inspect", *ids], capture_output=True, text=True, check=True, timeout=30
-    ).stdout
-    data: list[Json] = json.loads(out)
-    return data
-
-
-# --- worker memory from the cgroups ---------------------------------------------------------
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except OSError:
-        return None
-
-
-def _int(path: Path) -> int | None:
-    text = _read(path)
-    try:
-        return int(text.strip()) if text is not None else None
-    except ValueError:
-        return None
-
-
-def _stat(path: Path) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for line in (_read(path) or "").splitlines():
-        key, _, value = line.partition(" ")
-        if value.strip().lstrip("-").isdigit():
-            out[key] = int(value)
-    return out
-
-
-def cgroup_dir(container: Json) -> tuple[Path, int] | None:
-    """The memory cgroup directory of a container on this host and its version (1 or 2)."""
-    cid = container["Id"]
-    parent = (container.get("HostConfig") or {}).get("CgroupParent") or ""
-    if (CGROUP / "cgroup.controllers").exists():  # v2
-        candidates = [
-            CGROUP / "system.slice" / f"docker-{cid}.scope",
-            CGROUP / (parent.strip("/") or "docker") / cid,
-        ]
-        version = 2
-    else:
-        memory = CGROUP / "memory"
-        candidates = [
-            memory / (parent.strip("/") or "docker") / cid,
-            memory / "system.slice" / f"docker-{cid}.scope",
-        ]
-        version = 1
-    for path in candidates:
-        if path.is_dir():
-            return path, version
-    return None
-
-
-@dataclass
-class WorkerMemory:
-    """Readings of one worker container."""
-
-    name: str
-    path: Path | None
-    version: int
-    limit_bytes: int | None = None
-    samples: int = 0
-    #: phase -> metric -> peak bytes
-    peaks: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def read(self) -> dict[str, int]:
-        """working_set (usage - inactive_file, as ``docker stats``), rss (anon), usage."""
-        if self.path is None:
-            return {}
-        if self.version == 1:
-            usage = _int(self.path / "memory.usage_in_bytes") or 0
-            stat = _stat(self.path / "memory.stat")
-            inactive = stat.get("total_inactive_file", 0)
-            rss = stat.get("total_rss", 0) + stat.get("total_rss_huge", 0)
-        else:
-            usage = _int(self.path / "memory.current") or 0
-            stat = _stat(self.path / "memory.stat")
-            inactive = stat.get("inactive_file", 0)
-            rss = stat.get("anon", 0)
-        return {"working_set": max(0, usage - inactive), "rss": rss, "usage": usage}
-
-    def high_water(self) -> Json:
-        """The kernel's own records: peak charge (with page cache), limit hits, OOM kills."""
-        if self.path is None:
-            return {}
-        if self.version == 1:
-            oom = _stat(self.path / "memory.oom_control").get("oom_kill")
-            return {
-                "kernel_peak_bytes": _int(self.path / "memory.max_usage_in_bytes"),
-                "limit_hits": _int(self.path / "memory.failcnt"),
-                "oom_kills": oom,
-            }
-        events = _stat(self.path / "memory.events")
-        return {
-            "kernel_peak_bytes": _int(self.path / "memory.peak"),
-            "limit_hits": events.get("max"),
-            "oom_kills": events.get("oom_kill"),
-        }
-
-
-class MemorySampler:
-    """Samples every worker's cgroup on a thread; peaks are kept per phase (``phase`` attr)."""
-
-    def __init__(self, workers: list[WorkerMemory], interval_s: float) -> None:
-        self.workers = workers
-        self.interval_s = interval_s
-        self.phase = "idle"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cgroup-sampler", daemon=True)
-
-    def sample(self) -> None:
-        phase = self.phase
-        for worker in self.workers:
-            reading = worker.read()
-            if not reading:
-                continue
-            worker.samples += 1
-            peaks = worker.peaks.setdefault(phase, {})
-            for key, value in reading.items():
-                peaks[key] = max(peaks.get(key, 0), value)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.sample()
-            self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> MemorySampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @contextlib.contextmanager
-    def during(self, phase: str) -> Iterator[None]:
-        previous, self.phase = self.phase, phase
-        try:
-            yield
-        finally:
-            self.sample()
-            self.phase = previous
-
-    def summary(self) -> Json:
-        per_worker = []
-        overall: dict[str, int] = {}
-        phases: dict[str, dict[str, int]] = {}
-        for worker in self.workers:
-            entry: Json = {
-                "name": worker.name,
-                "cgroup": str(worker.path) if worker.path else None,
-                "limit_bytes": worker.limit_bytes,
-                "samples": worker.samples,
-                "peaks": worker.peaks,
-                **worker.high_water(),
-            }
-            per_worker.append(entry)
-            for phase, peaks in worker.peaks.items():
-                into = phases.setdefault(phase, {})
-                for key, value in peaks.items():
-                    into[key] = max(into.get(key, 0), value)
-                    overall[key] = max(overall.get(key, 0), value)
-        kernel = [w["kernel_peak_bytes"] for w in per_worker if w.get("kernel_peak_bytes")]
-        limits = [w["limit_bytes"] for w in per_worker if w.get("limit_bytes")]
-        return {
-            "source": f"cgroup v{self.workers[0].version}" if self.workers else None,
-            "interval_s": self.interval_s,
-            "limit_bytes": min(limits) if limits else None,
-            "peak_working_set_bytes": overall.get("working_set"),
-            "peak_rss_bytes": overall.get("rss"),
-            "peak_usage_bytes": overall.get("usage"),
-            "kernel_peak_bytes": max(kernel) if kernel else None,
-            "oom_kills": sum(w.get("oom_kills") or 0 for w in per_worker),
-            "limit_hits": sum(w.get("limit_hits") or 0 for w in per_worker),
-            "per_phase": phases,
-            "workers": per_worker,
-        }
-
-
-# --- HTTP -----------------------------------------------------------------------------------
-class Api:
-    """The master's API over one pool of keep-alive connections."""
-
-    def __init__(self, url: str, token: str, connections: int) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=httpx.Timeout(60.0),
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        )
-        self.throttled = 0  # 429/503 answers waited out
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-    async def call(self, method: str, path: str, body: Json | None = None) -> Any:
-        for _ in range(100):
-            response = await self.http.request(method, path, json=body)
-            if response.status_code in (429, 503):
-                self.throttled += 1
-                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
-                continue
-            if response.status_code >= 400:
-                raise RuntimeError(f"{method} {path} -> {response.status_code}: {response.text}")
-            return response.json()
-        raise RuntimeError(f"{method} {path}: still refused after 100 retries")
-
-    async def submit_one(self, payload: Json) -> str:
-        data = await self.call("POST", "/jobs", {"type": "echo", "payload": payload})
-        return str(data["id"])
-
-    async def submit_batch(self, payloads: list[Json]) -> list[str]:
-        jobs = [{"type": "echo", "payload": p} for p in payloads]
-        data = await self.call("POST", "/jobs/batch", {"jobs": jobs})
-        return [str(i) for i in data["ids"]]
-
-    async def backlog(self) -> int:
-        data = await self.call("GET", "/queues")
-        return sum(q["queued"] + q["running"] + q["scheduled"] for q in data["queues"])
-
-    async def records(self, ids: list[str], connections: int) -> list[Json]:
-        out: list[Json] = []
-        it = iter(ids)
-
-        async def reader() -> None:
-            for job_id in it:
-                out.append(await self.call("GET", f"/jobs/{job_id}"))
-
-        await asyncio.gather(*(reader() for _ in range(connections)))
-        return out
-
-    async def wait_workers(self, count: int, timeout_s: float) -> int:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            live = len((await self.call("GET", "/workers"))["workers"])
-            if live >= count or time.monotonic() > deadline:
-                return live
-            await asyncio.sleep(0.5)
-
-
-async def _submit_singles(api: Api, n: int, connections: int) -> list[str]:
-    ids: list[str] = []
-    counter = iter(range(n))
-
-    async def client() -> None:
-        for i in counter:
-            ids.append(await api.submit_one({"i": i}))
-
-    await asyncio.gather(*(client() for _ in range(connections)))
-    return ids
-
-
-async def _submit_batches(api: Api, n: int, batch: int, connections: int) -> list[str]:
-    chunks = iter(range(0, n, batch))
-    ids: list[str] = []
-
-    async def client() -> None:
-        for start in chunks:
-            count = min(batch, n - start)
-            ids.extend(await api.submit_batch([{"i": start + k} for k in range(count)]))
-
-    await asyncio.gather(*(client() for _ in range(connections)))
-    return ids
-
-
-async def _wait_drained(api: Api, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await api.backlog() == 0:
-            return True
-        await asyncio.sleep(0.25)
-    return False
+__all__ = ["ComposeConfig", "run", "unavailable_reason"]
 
 
 def _processing(records: list[Json], since: float) -> Json:
@@ -481,16 +73,16 @@ async def _throughput(
             t0 = time.perf_counter()
             cpu0 = time.process_time()
             if kind == "single":
-                ids = await _submit_singles(api, cfg.jobs, cfg.connections)
+                ids = await submit_singles(api, cfg.jobs, cfg.connections)
             else:
-                ids = await _submit_batches(api, cfg.jobs, cfg.batch, cfg.batch_connections)
+                ids = await submit_batches(api, cfg.jobs, cfg.batch, cfg.batch_connections)
             submit_s = time.perf_counter() - t0
             client_cpu_s = time.process_time() - cpu0
     finally:
         unpaused = time.time()
         project.unpause_workers()
     with sampler.during(f"{kind}-drain"):
-        drained = await _wait_drained(api, cfg.drain_timeout_s)
+        drained = await wait_drained(api, cfg.drain_timeout_s)
     records = await api.records(ids, cfg.connections)
     out: Json = {
         "api": "POST /jobs" if kind == "single" else f"POST /jobs/batch ({cfg.batch} per request)",
@@ -551,7 +143,7 @@ async def _wrk(
             )
         finally:
             project.unpause_workers()
-    drained = await _wait_drained(api, cfg.drain_timeout_s)
+    drained = await wait_drained(api, cfg.drain_timeout_s)
     out: Json = {"connections": connections, "seconds": seconds, "drained": drained}
     total = 0
     for line in done.stdout.splitlines():
@@ -600,7 +192,7 @@ async def _latency(api: Api, sampler: MemorySampler, cfg: ComposeConfig) -> Json
             tasks.append(asyncio.create_task(one(i)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - mono0
-        drained = await _wait_drained(api, cfg.drain_timeout_s)
+        drained = await wait_drained(api, cfg.drain_timeout_s)
     records = await api.records(list(sent), cfg.connections)
     lat_ms = [
         (r["started_at"] - sent[r["id"]]) * 1000
