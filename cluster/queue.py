@@ -127,10 +127,12 @@ class JobQueue:
         *,
         default_max_attempts: int = 3,
         default_timeout_s: float = 300.0,
+        now: int | None = None,
     ) -> list[Submitted]:
-        """Create jobs (one script call per queue). Results are in the order of ``specs``."""
+        """Create jobs (one script call per queue). Results are in the order of ``specs``.
+        ``now`` (ms, default the clock) is the submission time stored as ``created_at``."""
         idem = list(idempotency_keys or [None] * len(specs))
-        now = self.clock()
+        now = self.clock() if now is None else now
         by_queue: dict[str, list[int]] = defaultdict(list)
         for index, spec in enumerate(specs):
             by_queue[spec.queue].append(index)

@@ -13,7 +13,6 @@ from redis.exceptions import RedisError
 
 from cluster import metrics
 from cluster.connection import connect
-from cluster.master import submission
 from cluster.master.autopipeline import AutoPipeline
 from cluster.presence import known_task_types
 from cluster.queue import JobQueue
@@ -37,7 +36,7 @@ class MasterState:
     _maintainer: asyncio.Task[None] | None = None
     _closing: asyncio.Event = field(default_factory=asyncio.Event)
     admission: Admission = field(init=False)  # depth ceiling + rate limit, one script
-    submitter: JobQueue = field(init=False)  # for submit.store: auto-pipelined, pinned clock
+    submitter: JobQueue = field(init=False)  # for submission.store: auto-pipelined
 
     def __post_init__(self) -> None:
         """The submit path's Redis calls go through one auto-pipelining client (see
@@ -49,7 +48,7 @@ class MasterState:
             prefix=self.queue.keys.prefix,  # the same protocol as ``queue``
             result_ttl_s=self.queue.result_ttl_s,
             idempotency_ttl_s=self.queue.idempotency_ttl_s,
-            clock=submission.clock,  # submission.store pins the time it answers with
+            clock=self.queue.clock,
         )
 
     @classmethod
